@@ -1,0 +1,1 @@
+"""Shared helpers for the four practicals: data, devices, seeding, plotting, command line."""

@@ -1,0 +1,126 @@
+"""One command-line pattern for every ``main.py``.
+
+Each practical builds its parser with :func:`make_parser`, adds one subcommand per
+experiment with :func:`add_command`, and hands control to :func:`run`, which parses,
+sets up logging, the device, the seed and the output folder, and turns a
+:class:`common.errors.UserError` into one clear line instead of a traceback.
+
+The shared flags (``--device``, ``--seed``, ``--data-dir``, ``--out-dir``, ``--quick``)
+are accepted before or after the subcommand.
+"""
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from common.device import DEVICE_CHOICES, seed_everything, select_device
+from common.errors import UserError
+
+log = logging.getLogger(__name__)
+
+DATA_DIR_ENV = "RDFIA_DATA_DIR"
+
+
+def default_data_dir() -> Path:
+    """``$RDFIA_DATA_DIR`` if set, else ``./data``."""
+    return Path(os.environ.get(DATA_DIR_ENV) or "data")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Show every default, keep the description's line breaks."""
+
+
+def _add_shared(parser: argparse.ArgumentParser, practical: str, suppress: bool) -> None:
+    """Add the shared flags; in subcommands their defaults are suppressed so that a flag
+    given before the subcommand is not overwritten by the subcommand's default."""
+
+    def d(value):
+        return argparse.SUPPRESS if suppress else value
+
+    g = parser.add_argument_group("shared options")
+    g.add_argument("--device", choices=DEVICE_CHOICES, default=d("auto"),
+                   help="where to compute: auto = CUDA, then Apple MPS, then CPU")
+    g.add_argument("--seed", type=int, default=d(0), help="random seed (Python, NumPy, torch)")
+    g.add_argument("--data-dir", type=Path, default=d(default_data_dir()),
+                   help=f"datasets folder (environment variable {DATA_DIR_ENV}, else ./data)")
+    g.add_argument("--out-dir", type=Path, default=d(Path("results") / practical),
+                   help="where figures, JSON results and checkpoints are written")
+    g.add_argument("--quick", action="store_true", default=d(False),
+                   help="tiny budget: run the whole pipeline in seconds (smoke test)")
+
+
+def make_parser(practical: str, description: str, default_command: str | None = None):
+    """Return ``(parser, subparsers)`` for a practical's ``main.py``.
+
+    ``default_command`` is the subcommand run when none is given on the command line.
+    """
+    epilog = None
+    if default_command:
+        epilog = f"With no subcommand, '{default_command}' runs. 'COMMAND --help' lists its options."
+    parser = argparse.ArgumentParser(
+        prog=f"python {practical}/main.py", description=description, epilog=epilog,
+        formatter_class=_Formatter)
+    _add_shared(parser, practical, suppress=False)
+    parser.set_defaults(_practical=practical, _default_command=default_command)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="subcommands")
+    return parser, sub
+
+
+def add_command(subparsers, name: str, func, help: str, description: str | None = None):
+    """Add subcommand ``name`` that calls ``func(args)``; return its parser for options."""
+    p = subparsers.add_parser(name, help=help, description=description or help,
+                              formatter_class=_Formatter)
+    _add_shared(p, "", suppress=True)
+    p.set_defaults(func=func)
+    return p
+
+
+def parse(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Parse ``argv``, inserting the default subcommand when none is named."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    default = parser.get_default("_default_command")
+    commands = _command_names(parser)
+    if default and not any(a in commands for a in argv) and not {"-h", "--help"} & set(argv):
+        argv = [default] + argv
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.error("a subcommand is required")
+    return args
+
+
+def _command_names(parser: argparse.ArgumentParser) -> set:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(message)s", force=True)
+
+
+def run(parser: argparse.ArgumentParser, argv=None) -> int:
+    """Parse the command line, prepare the run and call the subcommand.
+
+    Returns the exit status: 0 on success, 2 on a :class:`UserError` (one line on
+    stderr), 130 on Ctrl-C.
+    """
+    setup_logging()
+    try:
+        args = parse(parser, argv)
+        args.device = select_device(args.device)
+        seed_everything(args.seed)
+        args.out_dir = Path(args.out_dir)
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        log.info("%s: device %s, seed %d, output in %s%s", args.command, args.device, args.seed,
+                 args.out_dir, " (quick mode)" if args.quick else "")
+        args.func(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
