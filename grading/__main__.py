@@ -1,0 +1,69 @@
+"""``python -m grading {release,check,grade,selftest}``: see grading/__init__.py."""
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from grading.registry import PRACTICALS
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grading", description=__doc__,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("release", help="write the student version (stubs, no hidden checks)")
+    p.add_argument("out", type=Path, help="folder to write the student version into")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p = sub.add_parser("check", help="run the public checks on this working copy")
+    p.add_argument("practical", nargs="?", default="all", help=f"all or one of {', '.join(PRACTICALS)}")
+    p.add_argument("--hidden", action="store_true", help="also run hidden checks (instructors)")
+    p = sub.add_parser("grade", help="grade a folder of submissions (one folder or .zip each)")
+    p.add_argument("submissions", type=Path, help="folder holding one entry per student")
+    p.add_argument("--out", type=Path, required=True, help="where the gradebook and reports go")
+    p.add_argument("--practical", default="all", help="grade only this practical")
+    p.add_argument("--workers", type=int, default=1, help="submissions graded in parallel")
+    p = sub.add_parser("selftest", help="every check passes on the reference and fails on the "
+                                        "stub and on its mutants")
+    p.add_argument("practical", nargs="?", default="all")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    if args.command == "release":
+        from grading.release import release
+
+        manifest = release(args.out, force=args.force)
+        n = sum(f["regions"] for f in manifest["student_files"].values())
+        print(f"wrote the student version to {args.out}: {len(manifest['student_files'])} "
+              f"files to edit, {n} solution regions replaced by stubs")
+        return 0
+    if args.command == "check":
+        from grading.grade import check_working_copy, format_results
+
+        results = check_working_copy(args.practical, include_hidden=args.hidden)
+        print(format_results(results))
+        return 0 if all(r["status"] == "passed" for r in results) else 1
+    if args.command == "grade":
+        from grading.grade import grade
+
+        if not args.submissions.is_dir():
+            parser.error(f"{args.submissions} is not a folder")
+        if args.workers < 1:
+            parser.error("--workers must be at least 1")
+        reports = grade(args.submissions, args.out, args.practical, args.workers)
+        for r in sorted(reports, key=lambda r: r["student"]):
+            print(f"{r['student']}: {r['score']:g}/{r['max_score']:g}")
+        print(f"gradebook: {args.out / 'gradebook.csv'}; feedback in {args.out / 'students'}")
+        return 0
+    if args.command == "selftest":
+        from grading.selftest import selftest
+
+        ok, lines = selftest(args.practical)
+        print("\n".join(lines))
+        print("selftest: all checks can fail and the reference passes" if ok
+              else "selftest: FAILED (see BAD lines)")
+        return 0 if ok else 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

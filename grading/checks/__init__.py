@@ -1,0 +1,1 @@
+"""Public checks, one module per practical; students run them with ``python -m grading check``."""

@@ -1,0 +1,1 @@
+"""Hidden checks, one module per practical; left out of the student release."""

@@ -1,0 +1,51 @@
+"""Realistic wrong implementations ("mutants") that the checks must catch.
+
+Each mutant patches one reference file (``old`` must occur exactly once) and names the
+checks that must fail on it. ``python -m grading selftest`` applies each to a copy of the
+reference and runs those checks. Instructor-only: left out of the student release,
+since the ``old`` snippets are solution code.
+"""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str
+    old: str
+    new: str
+    kills: tuple  # ids of the checks that must fail on this mutant
+
+
+MUTANTS = [
+    # 3-a: parameter counting
+    Mutant("counts only trainable parameters", "tp3a_transfer/parameters.py",
+           "sum(p.numel() for p in model.parameters())",
+           "sum(p.numel() for p in model.parameters() if p.requires_grad)",
+           ("tp3a.count_parameters",)),
+    Mutant("counts weights but forgets biases", "tp3a_transfer/parameters.py",
+           "return sum(count_parameters(m) for m in model.modules() if isinstance(m, nn.Linear))",
+           "return sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))",
+           ("tp3a.count_linear_parameters",)),
+    Mutant("table gives the first dimension instead of the size", "tp3a_transfer/parameters.py",
+           "(name, tuple(p.shape), p.numel())", "(name, tuple(p.shape), p.shape[0])",
+           ("tp3a.parameter_table",)),
+    # 3-c: gradient reversal
+    Mutant("GRL forgets the minus sign", "tp3c_domain_adaptation/dann.py",
+           "return -ctx.lambd * grad_output, None", "return ctx.lambd * grad_output, None",
+           ("tp3c.grl_backward", "tp3c.grl_in_network")),
+    Mutant("GRL ignores lambda", "tp3c_domain_adaptation/dann.py",
+           "return -ctx.lambd * grad_output, None", "return -grad_output, None",
+           ("tp3c.grl_backward", "tp3c.grl_in_network")),
+    Mutant("GRL reverses in the forward pass", "tp3c_domain_adaptation/dann.py",
+           "return x.view_as(x)", "return -lambd * x",
+           ("tp3c.grl_forward",)),
+    Mutant("schedule without the -1", "tp3c_domain_adaptation/dann.py",
+           "return 2.0 / (1.0 + math.exp(-gamma * p)) - 1.0",
+           "return 2.0 / (1.0 + math.exp(-gamma * p))",
+           ("tp3c.grl_schedule",)),
+    Mutant("schedule ignores gamma", "tp3c_domain_adaptation/dann.py",
+           "return 2.0 / (1.0 + math.exp(-gamma * p)) - 1.0",
+           "return 2.0 / (1.0 + math.exp(-10.0 * p)) - 1.0",
+           ("tp3c.grl_schedule",)),
+]

@@ -1,0 +1,126 @@
+"""The registry of checks: what each check is, and the helpers checks use to judge.
+
+A check is a function without arguments, registered with :func:`check`, that imports the
+student's code (``from tp3c_domain_adaptation import dann``), exercises it and raises
+:class:`CheckFailed` (or ``AssertionError``) with a message saying what was expected and
+what came. Public checks live in ``grading/checks/<practical>.py``; hidden ones in
+``grading/hidden/<practical>.py``, which the student release leaves out.
+"""
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import grading
+
+PRACTICALS = ("tp3a_transfer", "tp3b_visualization", "tp3c_domain_adaptation", "tp3d_gan")
+
+_REGISTRY: dict[str, "Check"] = {}
+
+
+class CheckFailed(AssertionError):
+    """The student's code ran but gave a wrong answer; the message says expected vs got."""
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    title: str
+    points: float
+    practical: str
+    hidden: bool
+    timeout: float
+    module: str
+    name: str
+    func: Callable = field(repr=False, compare=False)
+
+
+def check(id: str, title: str, points: float = 1.0, timeout: float = 60.0):
+    """Register the decorated function as a check.
+
+    The practical and the visibility come from the module: ``grading.checks.tp3d_gan``
+    holds public checks of ``tp3d_gan``, ``grading.hidden.tp3d_gan`` hidden ones.
+    """
+
+    def register(func):
+        parts = func.__module__.split(".")
+        if len(parts) != 3 or parts[1] not in ("checks", "hidden") or parts[2] not in PRACTICALS:
+            raise ValueError(f"check {id!r} must live in grading/checks/<practical>.py or "
+                             f"grading/hidden/<practical>.py, not {func.__module__}")
+        if id in _REGISTRY and _REGISTRY[id].func is not func:
+            raise ValueError(f"duplicate check id {id!r}")
+        _REGISTRY[id] = Check(id=id, title=title, points=float(points), practical=parts[2],
+                              hidden=parts[1] == "hidden", timeout=float(timeout),
+                              module=func.__module__, name=func.__name__, func=func)
+        return func
+
+    return register
+
+
+def load_checks() -> dict[str, Check]:
+    """Import every check module present (hidden ones only where they exist)."""
+    root = Path(grading.__file__).parent
+    for kind in ("checks", "hidden"):
+        folder = root / kind
+        if not folder.is_dir():
+            continue
+        for info in pkgutil.iter_modules([str(folder)]):
+            importlib.import_module(f"grading.{kind}.{info.name}")
+    return dict(_REGISTRY)
+
+
+def select(target: str = "all", include_hidden: bool = True) -> list[Check]:
+    """The checks of one practical (or ``all``), in a stable order."""
+    checks = load_checks().values()
+    if target != "all":
+        target = resolve_practical(target)
+    chosen = [c for c in checks if (target == "all" or c.practical == target)
+              and (include_hidden or not c.hidden)]
+    return sorted(chosen, key=lambda c: (PRACTICALS.index(c.practical), c.hidden, c.id))
+
+
+def resolve_practical(name: str) -> str:
+    """Accept ``tp3d_gan``, ``tp3d``, ``3d`` or ``tp3d_gan/``."""
+    name = name.strip("/").lower()
+    for p in PRACTICALS:
+        if name in (p, p.split("_")[0], p.split("_")[0][2:]):
+            return p
+    raise SystemExit(f"unknown practical {name!r}; choose one of: all, {', '.join(PRACTICALS)}")
+
+
+# ----------------------------------------------------------------------------------------
+# Helpers for writing checks: each failure says what was expected and what came.
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise CheckFailed(message)
+
+
+def expect_equal(actual, expected, what: str) -> None:
+    if actual != expected:
+        raise CheckFailed(f"{what}: expected {expected!r}, got {actual!r}")
+
+
+def expect_shape(tensor, shape: tuple, what: str) -> None:
+    got = tuple(getattr(tensor, "shape", ()))
+    if got != tuple(shape):
+        raise CheckFailed(f"{what}: expected shape {tuple(shape)}, got {got} "
+                          f"({type(tensor).__name__})")
+
+
+def expect_close(actual, expected, what: str, atol: float = 1e-6, rtol: float = 1e-5) -> None:
+    """Compare numbers or tensors; report the largest difference on failure."""
+    import torch
+
+    a = torch.as_tensor(actual, dtype=torch.float64)
+    e = torch.as_tensor(expected, dtype=torch.float64)
+    if a.shape != e.shape:
+        raise CheckFailed(f"{what}: expected shape {tuple(e.shape)}, got {tuple(a.shape)}")
+    if not torch.isfinite(a).all():
+        raise CheckFailed(f"{what}: got non-finite values (NaN or inf)")
+    if not torch.allclose(a, e, atol=atol, rtol=rtol):
+        diff = (a - e).abs().max().item()
+        if a.numel() == 1:
+            raise CheckFailed(f"{what}: expected {e.item():.6g}, got {a.item():.6g}")
+        raise CheckFailed(f"{what}: largest difference {diff:.3g} (tolerance {atol:g})")
