@@ -1,0 +1,1 @@
+"""Practical 3-d: DCGAN (and conditional DCGAN) on MNIST."""
