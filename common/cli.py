@@ -97,8 +97,9 @@ def _command_names(parser: argparse.ArgumentParser) -> set:
 
 
 def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(message)s", force=True)
+    """Plain messages on stderr; handlers someone else installed (pytest, a notebook) stay."""
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger().setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def run(parser: argparse.ArgumentParser, argv=None) -> int:

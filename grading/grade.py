@@ -140,7 +140,9 @@ def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1) -
         base = Path(tmp) / "release"
         manifest = release(base)
         grader = grader_copy(Path(tmp) / "grader")
-        student_files = manifest["student_files"]
+        graded = {c.practical for c in checks}
+        student_files = {f: v for f, v in manifest["student_files"].items()
+                         if f.split("/")[0] in graded}
         threads = 1 if workers > 1 else 2
         with ThreadPoolExecutor(max_workers=workers) as pool:
             jobs = [pool.submit(grade_one, e, base, grader, checks, student_files, threads)

@@ -1,0 +1,123 @@
+"""common: device selection, seeding, the shared command line, JSON results, figures."""
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from common import cli
+from common.device import seed_everything, select_device
+from common.errors import UserError
+from common.plotting import save_curves, save_image_grid, save_image_table
+from common.results import load_json, save_config, save_json
+
+
+def test_auto_device_is_cpu_without_accelerators(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert select_device("auto") == torch.device("cpu")
+    assert select_device("cpu") == torch.device("cpu")
+
+
+def test_auto_device_prefers_cuda_then_mps(monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert select_device("auto") == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert select_device("auto") == torch.device("mps")
+
+
+def test_unavailable_device_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError, match="CUDA is not available"):
+        select_device("cuda")
+    with pytest.raises(UserError, match="unknown device"):
+        select_device("tpu")
+
+
+def test_seed_everything_repeats_python_numpy_and_torch():
+    def draw():
+        return random.random(), np.random.rand(), torch.rand(3).tolist()
+
+    seed_everything(123)
+    first = draw()
+    seed_everything(123)
+    assert draw() == first
+    seed_everything(124)
+    assert draw() != first
+
+
+def _parser(calls):
+    parser, sub = cli.make_parser("tp_demo", "demo", default_command="train")
+    p = cli.add_command(sub, "train", lambda a: calls.append(a), "train it")
+    p.add_argument("--epochs", type=int, default=5)
+    cli.add_command(sub, "other", lambda a: calls.append(a), "another one")
+    return parser
+
+
+def test_shared_flags_before_or_after_the_subcommand(tmp_path, monkeypatch):
+    monkeypatch.delenv("RDFIA_DATA_DIR", raising=False)
+    parser = _parser([])
+    a = cli.parse(parser, ["--seed", "7", "--quick", "other"])
+    b = cli.parse(parser, ["other", "--seed", "7", "--quick"])
+    for args in (a, b):
+        assert (args.seed, args.quick, args.command) == (7, True, "other")
+        assert str(args.out_dir) == "results/tp_demo" and str(args.data_dir) == "data"
+
+
+def test_default_subcommand_and_its_options():
+    args = cli.parse(_parser([]), ["--epochs", "2"])
+    assert (args.command, args.epochs, args.seed, args.device) == ("train", 2, 0, "auto")
+
+
+def test_data_dir_default_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("RDFIA_DATA_DIR", str(tmp_path))
+    assert cli.parse(_parser([]), []).data_dir == tmp_path
+
+
+def test_run_prepares_device_seed_and_out_dir(tmp_path):
+    calls = []
+    out = tmp_path / "out" / "nested"
+    assert cli.run(_parser(calls), ["train", "--device", "cpu", "--out-dir", str(out)]) == 0
+    assert calls[0].device == torch.device("cpu") and out.is_dir()
+
+
+def test_user_errors_become_one_line_and_exit_code_2(tmp_path, capsys):
+    parser, sub = cli.make_parser("tp_demo", "demo")
+
+    def fail(args):
+        raise UserError("data/MNIST/raw/train-images-idx3-ubyte is missing: put it there")
+
+    cli.add_command(sub, "go", fail, "fails")
+    assert cli.run(parser, ["go", "--out-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == ("error: data/MNIST/raw/train-images-idx3-ubyte is "
+                                            "missing: put it there")
+    assert "Traceback" not in err
+
+
+def test_save_json_handles_tensors_arrays_paths_and_nan(tmp_path):
+    path = save_json({"t": torch.tensor([1.5, 2.0]), "a": np.arange(3), "n": np.float32(0.25),
+                      "p": tmp_path, "nan": float("nan"), "d": torch.device("cpu")},
+                     tmp_path / "x" / "r.json")
+    assert load_json(path) == {"t": [1.5, 2.0], "a": [0, 1, 2], "n": 0.25, "p": str(tmp_path),
+                               "nan": None, "d": "cpu"}
+
+
+def test_save_config_records_options_and_versions(tmp_path):
+    args = cli.parse(_parser([]), ["--seed", "3", "--out-dir", str(tmp_path)])
+    cfg = json.loads(save_config(args, tmp_path).read_text())
+    assert cfg["options"]["seed"] == 3 and cfg["options"]["command"] == "train"
+    assert "func" not in cfg["options"] and cfg["versions"]["torch"] == torch.__version__
+
+
+def test_figures_are_pngs_of_the_right_size(tmp_path):
+    images = torch.linspace(-1, 1, 16 * 32 * 32).view(16, 1, 32, 32)
+    grid = Image.open(save_image_grid(images, tmp_path / "g.png", nrow=4))
+    assert grid.size == (4 * 34 + 2, 4 * 34 + 2)  # 32 pixels + 2 of padding per cell
+    save_curves({"D": np.random.rand(100), "G": np.random.rand(100)}, tmp_path / "c.png", smooth=10)
+    save_image_table([np.zeros((8, 8)), np.ones((8, 8, 3))], tmp_path / "t.png", titles=["a", "b"])
+    for name in ("c.png", "t.png"):
+        assert Image.open(tmp_path / name).format == "PNG"
