@@ -352,7 +352,7 @@ def _built_mnist_m(data_dir: Path, split: str, seed: int, download: bool, fallba
     labels = mnist.labels.numpy()
     n = len(labels)
     key = f"mnist_m_{split}_seed{seed}_{background}_{mnist.source}_n{n}_v{_CACHE_VERSION}.npz"
-    folder = _cache_folder(data_dir, cache_dir)
+    folder = cache_folder(data_dir, cache_dir)
     path = folder / key if folder is not None else None
     cached = _read_cache(path, labels) if path is not None else None
     if cached is not None:
@@ -440,13 +440,16 @@ def _skimage_photo(name: str) -> np.ndarray:
     return getattr(skimage.data, name)()  # (H, W, 3) uint8
 
 
-def _cache_folder(data_dir: Path, cache_dir) -> Path | None:
-    """Where built MNIST-M sets live; None when no folder can be written."""
+def cache_folder(data_dir: str | Path, cache_dir=None, subfolder: str = "MNIST_M_built") -> Path | None:
+    """Where things the project builds once and reuses are kept (built MNIST-M sets,
+    trained helper models): ``cache_dir``, else ``$RDFIA_CACHE_DIR``, else
+    ``data_dir/subfolder`` when ``data_dir`` is writable, else ``~/.cache/rdfia``.
+    None when no folder can be written."""
     explicit = cache_dir or os.environ.get(CACHE_DIR_ENV)
     if explicit:
         candidates = [Path(explicit)]
     else:
-        built = data_dir / "MNIST_M_built"
+        built = Path(data_dir) / subfolder
         candidates = [built] if _can_create(built) else []
         candidates.append(Path.home() / ".cache" / "rdfia")
     for folder in candidates:

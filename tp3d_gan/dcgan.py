@@ -1,4 +1,4 @@
-"""DCGAN at 32x32: generator, discriminator, initialisation, losses and one training step.
+"""DCGAN at 32x32 (or 64x64): generator, discriminator, initialisation, losses and one training step.
 
 Student file: fill in the solution regions. The grader calls these by name, with these
 signatures. The discriminator returns logits (one per image); D(x) = sigmoid(logit).
@@ -11,64 +11,63 @@ LOSSES = ("non-saturating", "minimax")
 
 
 class Generator(nn.Module):
-    """z (N, nz, 1, 1) -> image (N, nc, 32, 32) in [-1, 1].
+    """z (N, nz, 1, 1) -> image (N, nc, S, S) in [-1, 1], S = image_size (32 or 64).
 
-    ConvT(nz->4ngf, k4 s1 p0) 4x4, ConvT(4ngf->2ngf, k4 s2 p1) 8x8,
+    At 32x32: ConvT(nz->4ngf, k4 s1 p0) 4x4, ConvT(4ngf->2ngf, k4 s2 p1) 8x8,
     ConvT(2ngf->ngf, k4 s2 p1) 16x16, each without bias + BatchNorm + ReLU,
     then ConvT(ngf->nc, k4 s2 p1) 32x32 + Tanh.
+    At 64x64 one more block: the first layer gives 8ngf channels at 4x4, halved by each
+    upsampling block (8ngf, 4ngf, 2ngf, ngf) before the last ConvT to 64x64.
     """
 
-    def __init__(self, nz: int = 100, ngf: int = 32, nc: int = 1):
+    def __init__(self, nz: int = 100, ngf: int = 32, nc: int = 1, image_size: int = 32):
         super().__init__()
+        if image_size not in (32, 64):
+            raise ValueError(f"image_size must be 32 or 64, not {image_size}")
         ### BEGIN SOLUTION
-        self.net = nn.Sequential(
-            nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False),  # (N, 4ngf, 4, 4)
-            nn.BatchNorm2d(ngf * 4),
-            nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False),  # (N, 2ngf, 8, 8)
-            nn.BatchNorm2d(ngf * 2),
-            nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False),  # (N, ngf, 16, 16)
-            nn.BatchNorm2d(ngf),
-            nn.ReLU(True),
-            nn.ConvTranspose2d(ngf, nc, 4, 2, 1),  # (N, nc, 32, 32)
-            nn.Tanh(),
-        )
+        mult = image_size // 8  # 4 at 32x32, 8 at 64x64
+        layers = [nn.ConvTranspose2d(nz, ngf * mult, 4, 1, 0, bias=False),  # (N, mult*ngf, 4, 4)
+                  nn.BatchNorm2d(ngf * mult), nn.ReLU(True)]
+        while mult > 1:  # each block doubles the size and halves the channels
+            layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(ngf * mult // 2), nn.ReLU(True)]
+            mult //= 2
+        layers += [nn.ConvTranspose2d(ngf, nc, 4, 2, 1), nn.Tanh()]  # (N, nc, S, S)
+        self.net = nn.Sequential(*layers)
         ### END SOLUTION
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """z: Tensor (N, nz, 1, 1) -> Tensor (N, nc, 32, 32) in [-1, 1]."""
+        """z: Tensor (N, nz, 1, 1) -> Tensor (N, nc, S, S) in [-1, 1]."""
         ### BEGIN SOLUTION
         return self.net(z)
         ### END SOLUTION
 
 
 class Discriminator(nn.Module):
-    """image (N, nc, 32, 32) -> logits (N,), one per image.
+    """image (N, nc, S, S) -> logits (N,), one per image; S = image_size (32 or 64).
 
-    Conv(nc->ndf, k4 s2 p1) 16x16, Conv(ndf->2ndf, k4 s2 p1) 8x8, Conv(2ndf->4ndf, k4 s2 p1)
-    4x4, each without bias + BatchNorm + LeakyReLU(0.2), then Conv(4ndf->1, k4 s1 p0) 1x1.
+    At 32x32: Conv(nc->ndf, k4 s2 p1) 16x16, Conv(ndf->2ndf, k4 s2 p1) 8x8,
+    Conv(2ndf->4ndf, k4 s2 p1) 4x4, each without bias + BatchNorm + LeakyReLU(0.2),
+    then Conv(4ndf->1, k4 s1 p0) 1x1. At 64x64 one more block (up to 8ndf channels).
     """
 
-    def __init__(self, ndf: int = 32, nc: int = 1):
+    def __init__(self, ndf: int = 32, nc: int = 1, image_size: int = 32):
         super().__init__()
+        if image_size not in (32, 64):
+            raise ValueError(f"image_size must be 32 or 64, not {image_size}")
         ### BEGIN SOLUTION
-        self.net = nn.Sequential(
-            nn.Conv2d(nc, ndf, 4, 2, 1, bias=False),  # (N, ndf, 16, 16)
-            nn.BatchNorm2d(ndf),
-            nn.LeakyReLU(0.2, True),
-            nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False),  # (N, 2ndf, 8, 8)
-            nn.BatchNorm2d(ndf * 2),
-            nn.LeakyReLU(0.2, True),
-            nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False),  # (N, 4ndf, 4, 4)
-            nn.BatchNorm2d(ndf * 4),
-            nn.LeakyReLU(0.2, True),
-            nn.Conv2d(ndf * 4, 1, 4, 1, 0),  # (N, 1, 1, 1)
-        )
+        layers, channels, size = [], nc, image_size
+        while size > 4:  # each block halves the size and doubles the channels
+            out = ndf if channels == nc else channels * 2
+            layers += [nn.Conv2d(channels, out, 4, 2, 1, bias=False), nn.BatchNorm2d(out),
+                       nn.LeakyReLU(0.2, True)]
+            channels, size = out, size // 2
+        layers.append(nn.Conv2d(channels, 1, 4, 1, 0))  # (N, 1, 1, 1)
+        self.net = nn.Sequential(*layers)
         ### END SOLUTION
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: Tensor (N, nc, 32, 32) -> logits Tensor (N,)."""
+        """x: Tensor (N, nc, S, S) -> logits Tensor (N,)."""
         ### BEGIN SOLUTION
         return self.net(x).view(-1)  # (N,)
         ### END SOLUTION
@@ -130,6 +129,15 @@ def generator_loss(fake_logits: torch.Tensor, loss: str = "non-saturating") -> t
     ### END SOLUTION
 
 
+def step_stats(loss_D, loss_G, real_logits, fake_logits, fake_logits2) -> dict:
+    """What a training step reports, as detached scalar Tensors (no GPU sync here):
+    both losses, D(x) on real images, D(G(z)) before (z1) and after (z2) D's update."""
+    return {"loss_D": loss_D.detach(), "loss_G": loss_G.detach(),
+            "D_x": torch.sigmoid(real_logits.detach()).mean(),
+            "D_G_z1": torch.sigmoid(fake_logits.detach()).mean(),
+            "D_G_z2": torch.sigmoid(fake_logits2.detach()).mean()}
+
+
 def train_step(G: nn.Module, D: nn.Module, opt_G, opt_D, real: torch.Tensor, nz: int,
                loss: str = "non-saturating") -> dict:
     """One DCGAN iteration: update D on a real and a generated batch, then update G.
@@ -141,8 +149,7 @@ def train_step(G: nn.Module, D: nn.Module, opt_G, opt_D, real: torch.Tensor, nz:
         nz: size of the latent vectors.
         loss: the generator loss, see :func:`generator_loss`.
     Returns:
-        dict of detached scalar Tensors: "loss_D", "loss_G", "D_x" (mean D on real),
-        "D_G_z1" (mean D on fakes before D's update), "D_G_z2" (after it).
+        :func:`step_stats` of the step.
     """
     ### BEGIN SOLUTION
     z = sample_noise(real.shape[0], nz, device=real.device)
@@ -161,8 +168,5 @@ def train_step(G: nn.Module, D: nn.Module, opt_G, opt_D, real: torch.Tensor, nz:
     loss_G.backward()
     opt_G.step()
 
-    return {"loss_D": loss_D.detach(), "loss_G": loss_G.detach(),
-            "D_x": torch.sigmoid(real_logits.detach()).mean(),
-            "D_G_z1": torch.sigmoid(fake_logits.detach()).mean(),
-            "D_G_z2": torch.sigmoid(fake_logits2.detach()).mean()}
+    return step_stats(loss_D, loss_G, real_logits, fake_logits, fake_logits2)
     ### END SOLUTION

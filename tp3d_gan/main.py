@@ -1,8 +1,11 @@
-"""Practical 3-d: train a DCGAN on MNIST (32x32) and look at what it generates.
+"""Practical 3-d: GANs on MNIST. Train the course's DCGAN (default) or its conditional
+version, run the experiments of the practical, and measure what comes out.
 
 Run from the repository root:  python tp3d_gan/main.py            (the default DCGAN)
                                python tp3d_gan/main.py --quick    (seconds, for a smoke test)
+                               python tp3d_gan/main.py cgan       (conditional DCGAN)
 """
+import argparse
 import logging
 import sys
 import time
@@ -13,137 +16,352 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from PIL import Image  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from common import cli  # noqa: E402
-from common.errors import UserError  # noqa: E402
 from common.datasets import load_mnist  # noqa: E402
+from common.errors import UserError  # noqa: E402
 from common.plotting import grid_array, save_curves, save_image_grid, save_image_table  # noqa: E402
-from common.results import save_config, save_json  # noqa: E402
+from common.results import load_json, save_config, save_json  # noqa: E402
+from tp3d_gan.cdcgan import CondDiscriminator, CondGenerator, cgan_train_step, one_hot  # noqa: E402
 from tp3d_gan.dcgan import LOSSES, Discriminator, Generator, sample_noise, train_step, weights_init  # noqa: E402
+from tp3d_gan.quality import QualityMeter, describe, load_classifier  # noqa: E402
 
 log = logging.getLogger("tp3d_gan")
 
-QUICK = {"epochs": 1, "limit": 2048, "batch_size": 64, "sample_every": 8}
+QUICK = {"epochs": 1, "limit": 2048, "batch_size": 64, "sample_every": 8, "eval_every": 16,
+         "n_samples": 1000}
+
+# The practical's experiments: each is the default DCGAN with these options changed.
+EXPERIMENTS = {
+    "ngf4": {"ngf": 4}, "ngf256": {"ngf": 256},
+    "ndf4": {"ndf": 4}, "ndf256": {"ndf": 256},
+    "default-init": {"default_init": True},
+    "minimax": {"loss": "minimax"},
+    "lr-equal": {"lr_d": 2e-4, "lr_g": 2e-4},
+    "lr-high": {"lr_d": 1e-3, "lr_g": 2e-3},
+    "lr-low": {"lr_d": 5e-5, "lr_g": 1e-4},
+    "epochs30": {"epochs": 30},
+    "nz10": {"nz": 10}, "nz1000": {"nz": 1000},
+}
 
 
-def load_training_images(args) -> torch.Tensor:
-    """MNIST training digits padded to 32x32 and scaled to [-1, 1]: (N, 1, 32, 32)."""
+# ----------------------------------------------------------------------------- data
+
+def load_training_set(args) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST training digits, padded to 32x32 (or resized to 64x64), in [-1, 1]."""
     data = load_mnist(args.data_dir, "train", size=32, limit=QUICK["limit"] if args.quick else None)
-    log.info("data: %d training images (%s)", len(data), data.source)
-    return data.images * 2 - 1
+    images = data.images * 2 - 1  # (N, 1, 32, 32)
+    if args.image_size == 64:
+        images = F.interpolate(images, scale_factor=2, mode="bilinear", align_corners=False)
+    log.info("data: %d training images (%s), %dx%d", len(images), data.source, args.image_size,
+             args.image_size)
+    return images, data.labels
 
 
-def train(args) -> dict:
-    """Train a DCGAN and write its figures, numbers, checkpoint and samples."""
+# ----------------------------------------------------------------------------- sampling
+
+class Sampler:
+    """Draws images from G with fixed seeds; conditional GANs get the labels asked for."""
+
+    def __init__(self, G, nz: int, conditional: bool, device):
+        self.G, self.nz, self.conditional, self.device = G, nz, conditional, device
+
+    @torch.inference_mode()
+    def __call__(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        was_training = self.G.training
+        self.G.eval()  # BatchNorm with its running statistics: samples do not depend on the batch
+        z = z.to(self.device)
+        out = self.G(z, one_hot(labels.to(self.device))) if self.conditional else self.G(z)
+        self.G.train(was_training)
+        return out.float().cpu()
+
+    def many(self, n: int, seed: int, batch: int = 500):
+        """n samples (n, 1, S, S) and, for a cGAN, their labels (balanced classes)."""
+        gen = torch.Generator().manual_seed(seed)
+        labels = torch.arange(n) % 10 if self.conditional else None
+        images = [self(sample_noise(min(batch, n - i), self.nz, generator=gen),
+                       None if labels is None else labels[i:i + batch]) for i in range(0, n, batch)]
+        return torch.cat(images), labels
+
+    def grid_inputs(self, seed: int):
+        """The fixed noise of the progress grids: 64 z, or 10 styles x 10 classes for a cGAN."""
+        gen = torch.Generator().manual_seed(seed)
+        if not self.conditional:
+            return sample_noise(64, self.nz, generator=gen), None, 8
+        styles = sample_noise(10, self.nz, generator=gen)  # one column per style
+        return styles.repeat(10, 1, 1, 1), torch.arange(10).repeat_interleave(10), 10
+
+
+def for_classifier(images: torch.Tensor) -> torch.Tensor:
+    """The quality classifier reads 32x32 digits: 64x64 samples are averaged down."""
+    return F.avg_pool2d(images, 2) if images.shape[-1] == 64 else images
+
+
+# ----------------------------------------------------------------------------- training
+
+def build(args, conditional: bool):
+    if conditional:
+        G, D = CondGenerator(args.nz, args.width), CondDiscriminator(args.width)
+    else:
+        G = Generator(args.nz, args.ngf, image_size=args.image_size)
+        D = Discriminator(args.ndf, image_size=args.image_size)
+    if not args.default_init:
+        G.apply(weights_init)
+        D.apply(weights_init)
+    return G.to(args.device), D.to(args.device)
+
+
+def fit(args, conditional: bool = False) -> dict:
+    """Train a DCGAN (or cDCGAN) and write its figures, numbers, checkpoint and samples."""
     if args.quick:
-        args.epochs, args.batch_size, args.sample_every = QUICK["epochs"], QUICK["batch_size"], QUICK["sample_every"]
+        for key in ("epochs", "batch_size", "sample_every", "eval_every", "n_samples"):
+            setattr(args, key, QUICK[key])
     out = args.out_dir / args.name
-    device = args.device
-    images = load_training_images(args)
-    n_batches = len(images) // args.batch_size  # drop the last incomplete batch
+    images, labels = load_training_set(args)
+    n_batches = len(images) // args.batch_size  # the last incomplete batch is dropped
     if n_batches == 0:
         raise UserError(f"--batch-size {args.batch_size} is larger than the {len(images)} images")
     total = args.epochs * n_batches
 
-    G = Generator(args.nz, args.ngf).to(device)
-    D = Discriminator(args.ndf).to(device)
-    if not args.default_init:
-        G.apply(weights_init)
-        D.apply(weights_init)
+    G, D = build(args, conditional)
     opt_G = torch.optim.Adam(G.parameters(), lr=args.lr_g, betas=(args.beta1, 0.999))
     opt_D = torch.optim.Adam(D.parameters(), lr=args.lr_d, betas=(args.beta1, 0.999))
-    fixed_z = sample_noise(64, args.nz, generator=torch.Generator().manual_seed(args.seed)).to(device)
-    save_config(args, out, iterations=total, training_images=len(images))
+    sampler = Sampler(G, args.nz, conditional, args.device)
+    grid_z, grid_y, nrow = sampler.grid_inputs(args.seed)
+    classifier, classifier_info = load_classifier(args.data_dir, args.device, quick=args.quick)
+    meter = QualityMeter(classifier, args.data_dir, args.device)
+    save_config(args, out, iterations=total, training_images=len(images), conditional=conditional,
+                parameters={"G": sum(p.numel() for p in G.parameters()),
+                            "D": sum(p.numel() for p in D.parameters())},
+                classifier=classifier_info)
 
     history = {k: [] for k in ("loss_D", "loss_G", "D_x", "D_G_z1", "D_G_z2")}
-    snapshots = []  # (iteration, grid of the fixed noise)
-    started = time.perf_counter()
-    bar = tqdm(total=total, desc="DCGAN", unit="it")
-    it = 0
+    snapshots, quality = [], []  # (iteration, grid), (iteration, scores)
+    train_seconds, started, it = 0.0, time.perf_counter(), 0
+    bar = tqdm(total=total, desc="cDCGAN" if conditional else "DCGAN", unit="it")
     for epoch in range(args.epochs):
         order = torch.randperm(len(images))
         for b in range(n_batches):
-            real = images[order[b * args.batch_size:(b + 1) * args.batch_size]].to(device)
-            stats = train_step(G, D, opt_G, opt_D, real, args.nz, args.loss)
+            t0 = time.perf_counter()
+            idx = order[b * args.batch_size:(b + 1) * args.batch_size]
+            real = images[idx].to(args.device)
+            if conditional:
+                stats = cgan_train_step(G, D, opt_G, opt_D, real, labels[idx].to(args.device),
+                                        args.nz, args.loss)
+            else:
+                stats = train_step(G, D, opt_G, opt_D, real, args.nz, args.loss)
+            train_seconds += time.perf_counter() - t0
             for k, v in stats.items():
                 history[k].append(v)
             it += 1
             bar.update()
             if it % args.sample_every == 0 or it == total:
-                snapshots.append((it, snapshot(G, fixed_z, out / "samples" / f"iter_{it:05d}.png")))
-                bar.set_postfix(epoch=epoch + 1, loss_D=f"{float(stats['loss_D']):.3f}",
-                                loss_G=f"{float(stats['loss_G']):.3f}")
+                fake = sampler(grid_z, grid_y)
+                save_image_grid(fake, out / "samples" / f"iter_{it:05d}.png", nrow=nrow)
+                snapshots.append((it, grid_array(fake, nrow=nrow)))
+            if it % args.eval_every == 0 or it == total:
+                fake, asked = sampler.many(1000, args.seed + 1)
+                quality.append((it, meter(for_classifier(fake), asked)))
+                bar.set_postfix(epoch=epoch + 1, loss_D=f"{float(stats['loss_D']):.2f}",
+                                loss_G=f"{float(stats['loss_G']):.2f}",
+                                conf=f"{quality[-1][1]['mean_confidence']:.2f}")
     bar.close()
-    seconds = time.perf_counter() - started
     history = {k: torch.stack(v).float().cpu().numpy() for k, v in history.items()}
+    samples, asked = sampler.many(args.n_samples, args.seed + 2)
+    final = meter(for_classifier(samples), asked)
+    seconds = time.perf_counter() - started
 
-    snapshot(G, fixed_z, out / "samples_final.png")
-    save_curves({"D": history["loss_D"], "G": history["loss_G"]}, out / "losses.png",
-                ylabel="loss", title=f"DCGAN losses ({args.loss} generator loss)", smooth=25)
-    save_curves({"D(x)": history["D_x"], "D(G(z))": history["D_G_z1"]}, out / "d_outputs.png",
-                ylabel="mean discriminator output", title="D on real and generated images", smooth=25)
-    strip = snapshots if len(snapshots) <= 8 else [snapshots[i] for i in
-                                                 np.linspace(0, len(snapshots) - 1, 8).round().astype(int)]
-    save_image_table([g for _, g in strip], out / "progress.png", titles=[f"iteration {i}" for i, _ in strip],
-                     ncols=len(strip), suptitle="fixed noise over training")
-    torch.save({"state_dict": G.state_dict(), "nz": args.nz, "ngf": args.ngf}, out / "generator.pt")
-    samples = generate(G, args.n_samples, args.nz, device, args.seed)
-    np.save(out / "samples.npy", samples)
-
+    write_outputs(args, out, G, history, snapshots, quality, samples, asked, nrow, grid_z, grid_y,
+                  sampler, conditional)
     metrics = {"iterations": total, "epochs": args.epochs, "seconds": round(seconds, 1),
-               "ms_per_iteration": round(1000 * seconds / total, 1),
-               "final": {k: float(np.mean(v[-min(50, len(v)):])) for k, v in history.items()},
+               "train_seconds": round(train_seconds, 1),
+               "ms_per_iteration": round(1000 * train_seconds / total, 1),
+               "final_losses": {k: float(np.mean(v[-min(50, len(v)):])) for k, v in history.items()},
+               "quality": final, "quality_samples": len(samples),
+               "classifier_test_accuracy": classifier_info["test_accuracy"],
+               "quality_history": [{"iteration": i, **q} for i, q in quality],
                "history": history}
     save_json(metrics, out / "metrics.json")
-    log.info("trained %d iterations in %.1f s (%.0f ms/it); last 50: loss_D %.3f, loss_G %.3f, "
-             "D(x) %.2f, D(G(z)) %.2f", total, seconds, metrics["ms_per_iteration"],
-             metrics["final"]["loss_D"], metrics["final"]["loss_G"], metrics["final"]["D_x"],
-             metrics["final"]["D_G_z1"])
-    log.info("wrote %s: samples_final.png, losses.png, d_outputs.png, progress.png, samples/, "
-             "generator.pt, samples.npy, metrics.json, config.json", out)
+    log.info("%d iterations in %.1f s (training %.0f ms/it); %d samples: %s", total, seconds,
+             metrics["ms_per_iteration"], len(samples), describe(final))
+    log.info("wrote %s: samples_final.png, losses.png, d_outputs.png, quality.png, progress.png/.gif, "
+             "samples/, generator.pt, samples.npy%s, metrics.json, config.json", out,
+             ", labels.npy" if conditional else "")
     return metrics
 
 
-@torch.inference_mode()
-def snapshot(G, z: torch.Tensor, path: Path) -> np.ndarray:
-    """Save G(z) as a grid PNG (G in eval mode for BatchNorm) and return the grid array."""
-    G.eval()
-    fake = G(z).cpu()
-    G.train()
-    save_image_grid(fake, path, nrow=8)
-    return grid_array(fake, nrow=8)
+def write_outputs(args, out, G, history, snapshots, quality, samples, asked, nrow, grid_z, grid_y,
+                  sampler, conditional):
+    final_grid = sampler(grid_z, grid_y)
+    save_image_grid(final_grid, out / "samples_final.png", nrow=nrow)
+    kind = "cDCGAN" if conditional else "DCGAN"
+    save_curves({"D": history["loss_D"], "G": history["loss_G"]}, out / "losses.png", ylabel="loss",
+                title=f"{kind} losses ({args.loss} generator loss)", smooth=25)
+    save_curves({"D(x)": history["D_x"], "D(G(z))": history["D_G_z1"]}, out / "d_outputs.png",
+                ylabel="mean discriminator output", title="D on real and generated images", smooth=25)
+    its = [i for i, _ in quality]
+    curves = {"mean confidence": [q["mean_confidence"] for _, q in quality],
+              "smallest class share x10": [10 * q["min_class_fraction"] for _, q in quality]}
+    if conditional:
+        curves["label accuracy"] = [q["label_accuracy"] for _, q in quality]
+    save_curves(curves, out / "quality.png", x=its, ylabel="score",
+                title=f"{kind} quality over training (1,000 samples, MNIST classifier)")
+    save_curves({"Fréchet distance": [q["frechet_distance"] for _, q in quality]},
+                out / "frechet.png", x=its, ylabel="distance (classifier features)", logy=True,
+                title="Fréchet distance to real test digits")
+    strip = snapshots if len(snapshots) <= 8 else [
+        snapshots[i] for i in np.linspace(0, len(snapshots) - 1, 8).round().astype(int)]
+    save_image_table([g for _, g in strip], out / "progress.png", ncols=len(strip),
+                     titles=[f"iteration {i}" for i, _ in strip], suptitle="fixed noise over training")
+    frames = [Image.fromarray((g * 255).astype(np.uint8)) for _, g in snapshots]
+    frames[0].save(out / "progress.gif", save_all=True, append_images=frames[1:], duration=200, loop=0)
+    torch.save({"state_dict": G.state_dict(), "conditional": conditional, "nz": args.nz,
+                "ngf": args.ngf, "width": args.width, "image_size": args.image_size},
+               out / "generator.pt")
+    np.save(out / "samples.npy", samples.numpy().astype(np.float32))
+    if asked is not None:
+        np.save(out / "labels.npy", asked.numpy().astype(np.int64))
 
 
-@torch.inference_mode()
-def generate(G, n: int, nz: int, device, seed: int, batch: int = 500) -> np.ndarray:
-    """n samples of G as float32 (n, 1, 32, 32) in [-1, 1]."""
-    G.eval()
-    gen = torch.Generator().manual_seed(seed + 1)
-    out = [G(sample_noise(min(batch, n - i), nz, generator=gen).to(device)).cpu()
-           for i in range(0, n, batch)]
-    G.train()
-    return torch.cat(out).numpy().astype(np.float32)
+# ----------------------------------------------------------------------------- subcommands
+
+def train(args) -> dict:
+    return fit(args, conditional=False)
 
 
-def build_parser():
-    parser, sub = cli.make_parser("tp3d_gan", __doc__, default_command="train")
-    p = cli.add_command(sub, "train", train, "train the DCGAN (default: the course's settings, "
-                        "5 epochs on the 60,000 MNIST digits, a few minutes on a laptop CPU)")
-    p.add_argument("--epochs", type=int, default=5, help="passes over the training set")
+def cgan(args) -> dict:
+    if args.image_size != 32:
+        raise UserError("the conditional DCGAN is defined at 32x32 only")
+    return fit(args, conditional=True)
+
+
+def experiment(args) -> dict:
+    """Run experiments of the practical, each a DCGAN with a few options changed."""
+    names = list(EXPERIMENTS) if "all" in args.names else args.names
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown:
+        raise UserError(f"unknown experiment {', '.join(unknown)}; choose from all, {', '.join(EXPERIMENTS)}")
+    base = {k: getattr(args, k) for k in vars(args)}
+    results = {}
+    for name in names:
+        run = argparse.Namespace(**{**base, **EXPERIMENTS[name], "name": f"experiments/{name}"})
+        if args.epochs_override:
+            run.epochs = args.epochs_override
+        log.info("experiment %s: %s", name, EXPERIMENTS[name])
+        metrics = fit(run)
+        results[name] = {"changes": EXPERIMENTS[name], "epochs": run.epochs,
+                         "ms_per_iteration": metrics["ms_per_iteration"], **metrics["quality"]}
+    summarise_experiments(args.out_dir / "experiments", results)
+    return results
+
+
+def summarise_experiments(folder: Path, results: dict) -> None:
+    """Table (JSON and Markdown) and one figure with every experiment's final samples."""
+    previous = load_json(folder / "summary.json") if (folder / "summary.json").is_file() else {}
+    results = {**previous, **results}  # runs made separately add up in one table
+    save_json(results, folder / "summary.json")
+    rows = ["| experiment | changes | epochs | classes | smallest class | confidence | Fréchet | ms/it |",
+            "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, r in results.items():
+        rows.append(f"| {name} | {r['changes']} | {r['epochs']} | {r['classes_present']} | "
+                    f"{100 * r['min_class_fraction']:.1f}% | {r['mean_confidence']:.3f} | "
+                    f"{r['frechet_distance']:.2f} | {r['ms_per_iteration']} |")
+    (folder / "summary.md").write_text("\n".join(rows) + "\n")
+    grids = [np.asarray(Image.open(folder / n / "samples_final.png").convert("RGB")) / 255.0
+             for n in results]
+    save_image_table(grids, folder / "summary.png", ncols=4, cell_size=3.2,
+                     titles=[f"{n}\nconf {r['mean_confidence']:.2f}, FD {r['frechet_distance']:.1f}"
+                             for n, r in results.items()])
+    print("\n".join(rows))
+
+
+def load_generator(path: Path, device):
+    if not path.is_file():
+        raise UserError(f"no trained generator at {path}: train one first with "
+                        f"'python tp3d_gan/main.py train' (or pass --checkpoint)")
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if saved["conditional"]:
+        G = CondGenerator(saved["nz"], saved["width"])
+    else:
+        G = Generator(saved["nz"], saved["ngf"], image_size=saved["image_size"])
+    G.load_state_dict(saved["state_dict"])
+    return G.to(device).eval(), saved
+
+
+def interpolate(args) -> dict:
+    """Images of G(alpha z1 + (1 - alpha) z2) for alpha from 0 to 1, one row per pair."""
+    path = args.checkpoint or args.out_dir / "dcgan" / "generator.pt"
+    G, saved = load_generator(Path(path), args.device)
+    gen = torch.Generator().manual_seed(args.seed)
+    z1, z2 = sample_noise(args.pairs, saved["nz"], generator=gen), sample_noise(args.pairs, saved["nz"], generator=gen)
+    alphas = torch.linspace(0, 1, args.steps)
+    z = torch.stack([a * z1 + (1 - a) * z2 for a in alphas], dim=1).flatten(0, 1)  # (pairs*steps, nz, 1, 1)
+    labels = torch.arange(args.pairs).repeat_interleave(args.steps) % 10 if saved["conditional"] else None
+    images = Sampler(G, saved["nz"], saved["conditional"], args.device)(z, labels)
+    path_png = save_image_grid(images, args.out_dir / "interpolation.png", nrow=args.steps)
+    print(f"wrote {path_png}: {args.pairs} rows of alpha = 0 ... 1 in {args.steps} steps")
+    return {"path": str(path_png)}
+
+
+def classifier(args) -> dict:
+    """Train (once) and evaluate the MNIST classifier that measures sample quality."""
+    _, info = load_classifier(args.data_dir, args.device, quick=args.quick)
+    print(f"MNIST classifier: {100 * info['test_accuracy']:.2f}% test accuracy on "
+          f"{info['test_images']:,} images ({info['mnist_source']})")
+    save_json(info, args.out_dir / "classifier.json")
+    return info
+
+
+# ----------------------------------------------------------------------------- command line
+
+def add_training_options(p, conditional: bool = False) -> None:
+    p.add_argument("--epochs", type=int, default=5, help="passes over the 60,000 training digits")
     p.add_argument("--batch-size", type=int, default=128, help="images per batch")
     p.add_argument("--lr-d", type=float, default=2e-4, help="Adam learning rate of D")
     p.add_argument("--lr-g", type=float, default=5e-4, help="Adam learning rate of G")
     p.add_argument("--beta1", type=float, default=0.5, help="Adam beta1")
     p.add_argument("--nz", type=int, default=100, help="size of the latent vector z")
-    p.add_argument("--ngf", type=int, default=32, help="width of the generator")
-    p.add_argument("--ndf", type=int, default=32, help="width of the discriminator")
+    p.add_argument("--ngf", type=int, default=32, help="width of the DCGAN generator")
+    p.add_argument("--ndf", type=int, default=32, help="width of the DCGAN discriminator")
+    p.add_argument("--width", type=int, default=64, help="width w of the cDCGAN (the course: 64)")
+    p.add_argument("--image-size", type=int, choices=(32, 64), default=32,
+                   help="32, or 64 for the DCGAN with one more block")
     p.add_argument("--loss", choices=LOSSES, default="non-saturating", help="generator loss")
     p.add_argument("--default-init", action="store_true",
                    help="keep PyTorch's default initialisation instead of N(0, 0.02)")
     p.add_argument("--sample-every", type=int, default=200, help="iterations between sample grids")
-    p.add_argument("--n-samples", type=int, default=1000, help="samples saved to samples.npy")
-    p.add_argument("--name", default="dcgan", help="run name: outputs go to OUT_DIR/NAME/")
+    p.add_argument("--eval-every", type=int, default=250,
+                   help="iterations between quality measurements (1,000 samples each)")
+    p.add_argument("--n-samples", type=int, default=10000,
+                   help="final samples: scored, and saved to samples.npy")
+    p.add_argument("--name", default="cgan" if conditional else "dcgan",
+                   help="run name: outputs go to OUT_DIR/NAME/")
+
+
+def build_parser():
+    parser, sub = cli.make_parser("tp3d_gan", __doc__, default_command="train")
+    p = cli.add_command(sub, "train", train, "train the DCGAN: the course's settings by default "
+                        "(5 epochs on the 60,000 digits: about 4 minutes on a 2-core CPU)")
+    add_training_options(p)
+    p = cli.add_command(sub, "cgan", cgan, "train the conditional DCGAN (class x style grid, "
+                        "label accuracy); much heavier than the DCGAN on a CPU")
+    add_training_options(p, conditional=True)
+    p = cli.add_command(sub, "experiment", experiment, "run experiments of the practical: "
+                        + ", ".join(EXPERIMENTS) + ", or all")
+    add_training_options(p)
+    p.add_argument("names", nargs="+", metavar="NAME", help="experiments to run, or all")
+    p.add_argument("--epochs-override", type=int, default=None,
+                   help="train every experiment this many epochs (e.g. 1 for a quick look)")
+    p = cli.add_command(sub, "interpolate", interpolate, "latent interpolation between pairs of z")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="generator.pt of a run (default: OUT_DIR/dcgan/generator.pt)")
+    p.add_argument("--pairs", type=int, default=8, help="pairs (z1, z2), one row each")
+    p.add_argument("--steps", type=int, default=10, help="values of alpha from 0 to 1")
+    cli.add_command(sub, "classifier", classifier, "train (once) and evaluate the MNIST "
+                    "classifier that measures sample quality")
     return parser
 
 

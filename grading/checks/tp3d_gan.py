@@ -71,3 +71,86 @@ def g_loss():
                  "minimax loss (mean of log(1 - D(G(z))))", atol=1e-5)
     expect(math.isfinite(float(generator_loss(torch.tensor([-30.0])))),
            "the non-saturating loss must stay finite when D is sure the image is fake (logit -30)")
+
+
+def cond_generator_params(nz: int, w: int, n_classes: int = 10) -> int:
+    """The spec's cDCGAN generator: z and label branches (bias-free ConvT + BN) to 4w each,
+    then ConvT(8w->4w), ConvT(4w->2w) bias-free + BN, and ConvT(2w->1) with bias."""
+    branches = (nz + n_classes) * 4 * w * 16 + 2 * 2 * 4 * w
+    return branches + 8 * w * 4 * w * 16 + 2 * 4 * w + 4 * w * 2 * w * 16 + 2 * 2 * w + 2 * w * 16 + 1
+
+
+def cond_discriminator_params(w: int, n_classes: int = 10) -> int:
+    """The spec's cDCGAN discriminator: image and label branches Conv(k4) with bias to w each,
+    then Conv(2w->4w), Conv(4w->8w) bias-free + BN, and Conv(8w->1) with bias."""
+    branches = (1 + n_classes) * w * 16 + 2 * w
+    return branches + 2 * w * 4 * w * 16 + 2 * 4 * w + 4 * w * 8 * w * 16 + 2 * 8 * w + 8 * w * 16 + 1
+
+
+@check("tp3d.weights_init", "weights_init: conv weights N(0, 0.02), BatchNorm weights "
+       "N(1, 0.02) and biases 0", points=1, timeout=60)
+def init_statistics():
+    from tp3d_gan.dcgan import Discriminator, Generator, weights_init
+
+    torch.manual_seed(0)
+    for model in (Generator(100, 64), Discriminator(64)):
+        model.apply(weights_init)
+        name = type(model).__name__
+        for m in model.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) and m.weight.numel() > 1000:
+                w = m.weight.detach()
+                expect(abs(float(w.std()) - 0.02) < 0.002 and abs(float(w.mean())) < 0.002,
+                       f"{name}: {type(m).__name__}{tuple(w.shape)} weights have mean "
+                       f"{float(w.mean()):.4f} and std {float(w.std()):.4f}; expected N(0, 0.02)")
+            if isinstance(m, torch.nn.BatchNorm2d) and m.num_features >= 64:
+                w = m.weight.detach()
+                expect(abs(float(w.mean()) - 1) < 0.01 and abs(float(w.std()) - 0.02) < 0.008,
+                       f"{name}: BatchNorm2d({m.num_features}) weights have mean {float(w.mean()):.4f} "
+                       f"and std {float(w.std()):.4f}; expected N(1, 0.02)")
+                expect(float(m.bias.detach().abs().max()) == 0.0,
+                       f"{name}: BatchNorm2d({m.num_features}) biases must be 0")
+
+
+@check("tp3d.cgan_architecture", "the conditional DCGAN's networks have the spec's branches, "
+       "sizes and parameter counts", points=2, timeout=60)
+def cgan_architecture():
+    from tp3d_gan.cdcgan import CondDiscriminator, CondGenerator, expand_labels, one_hot
+
+    y = torch.tensor([3, 0, 9])
+    oh = one_hot(y)
+    expect_shape(oh, (3, 10), "one_hot of 3 labels")
+    expect_close(oh, torch.eye(10)[y], "one_hot([3, 0, 9])", atol=0)
+    maps = expand_labels(oh, 32)
+    expect_shape(maps, (3, 10, 32, 32), "expand_labels(one_hot, 32)")
+    expect_close(maps[:, :, 7, 21], torch.eye(10)[y], "expand_labels: the maps at any pixel "
+                 "must be the one-hot vector", atol=0)
+    torch.manual_seed(0)
+    for nz, w in [(100, 64), (10, 16)]:
+        G = CondGenerator(nz, w)
+        expect_equal(_count(G), cond_generator_params(nz, w), f"parameters of CondGenerator(nz={nz}, width={w})")
+        out = G.eval()(torch.randn(3, nz, 1, 1), oh)
+        expect_shape(out, (3, 1, 32, 32), f"CondGenerator(nz={nz}, width={w}) output for 3 (z, y)")
+        expect(bool(out.abs().max() <= 1.0), "generator outputs must lie in [-1, 1] (Tanh)")
+    for w in (64, 16):
+        D = CondDiscriminator(w)
+        expect_equal(_count(D), cond_discriminator_params(w), f"parameters of CondDiscriminator(width={w})")
+        expect_shape(D.eval()(torch.randn(3, 1, 32, 32), oh), (3,),
+                     f"CondDiscriminator(width={w}) output for 3 (image, y) pairs")
+
+
+@check("tp3d.cgan_conditioning", "the conditional networks use the label: changing y changes "
+       "G(z, y) and D(x, y)", points=1, timeout=60)
+def cgan_conditioning():
+    from tp3d_gan.cdcgan import CondDiscriminator, CondGenerator, one_hot
+
+    torch.manual_seed(0)
+    G, D = CondGenerator(100, 16).eval(), CondDiscriminator(16).eval()
+    z, x = torch.randn(4, 100, 1, 1), torch.rand(4, 1, 32, 32) * 2 - 1
+    y1, y2 = one_hot(torch.tensor([1, 2, 3, 4])), one_hot(torch.tensor([7, 7, 0, 5]))
+    with torch.no_grad():
+        dg = (G(z, y1) - G(z, y2)).abs().mean(dim=(1, 2, 3))
+        dd = (D(x, y1) - D(x, y2)).abs()
+    expect(bool((dg > 1e-4).all()), f"G(z, y) must change when y changes (mean change per image: "
+           f"{[round(v, 6) for v in dg.tolist()]})")
+    expect(bool((dd > 1e-5).all()), f"D(x, y) must change when y changes (change per image: "
+           f"{[round(v, 6) for v in dd.tolist()]})")
