@@ -93,4 +93,12 @@ MUTANTS = [
     Mutant("cGAN generator with a bias before BatchNorm", "tp3d_gan/cdcgan.py",
            "nn.ConvTranspose2d(8 * w, 4 * w, 4, 2, 1, bias=False)",
            "nn.ConvTranspose2d(8 * w, 4 * w, 4, 2, 1)", ("tp3d.cgan_architecture",)),
+    Mutant("train_step never updates D", "tp3d_gan/dcgan.py",
+           "    loss_D.backward()\n    opt_D.step()\n\n    opt_G.zero_grad(set_to_none=True)\n    fake_logits2 = D(fake)",
+           "    loss_D.backward()\n\n    opt_G.zero_grad(set_to_none=True)\n    fake_logits2 = D(fake)",
+           ("tp3d.short_training",)),
+    Mutant("train_step gives D the real and fake batches swapped", "tp3d_gan/dcgan.py",
+           "loss_D = discriminator_loss(real_logits, fake_logits)\n    loss_D.backward()\n    opt_D.step()\n\n    opt_G.zero_grad(set_to_none=True)\n    fake_logits2 = D(fake)",
+           "loss_D = discriminator_loss(fake_logits, real_logits)\n    loss_D.backward()\n    opt_D.step()\n\n    opt_G.zero_grad(set_to_none=True)\n    fake_logits2 = D(fake)",
+           ("tp3d.short_training",)),
 ]

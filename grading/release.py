@@ -22,7 +22,7 @@ RELEASED = ("common", "grading", "tp3a_transfer", "tp3b_visualization",
             "tp3c_domain_adaptation", "tp3d_gan", "README.md", "requirements.txt",
             "pyproject.toml", ".gitignore")
 # ...except these (instructor-only material).
-WITHHELD = ("grading/hidden", "grading/mutants.py", "grading/selftest.py")
+WITHHELD = ("grading/hidden", "grading/mutants.py", "grading/selftest.py", "grading/calibrate.py")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
 
 MANIFEST = "MANIFEST.json"

@@ -52,7 +52,8 @@ def test_release_holds_stubs_manifest_and_no_instructor_material(student_release
     assert {"tp3a_transfer/parameters.py", "tp3c_domain_adaptation/dann.py",
             "tp3d_gan/dcgan.py", "tp3d_gan/cdcgan.py"} <= set(files)
     assert files["tp3c_domain_adaptation/dann.py"]["regions"] == 3
-    for withheld in ("tests", ".ci", "grading/hidden", "grading/mutants.py", "grading/selftest.py"):
+    for withheld in ("tests", ".ci", "grading/hidden", "grading/mutants.py", "grading/selftest.py",
+                     "grading/calibrate.py"):
         assert not (student_release / withheld).exists(), withheld
     for practical in PRACTICALS:
         assert (student_release / practical / "main.py").is_file()

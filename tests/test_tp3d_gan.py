@@ -144,3 +144,22 @@ def test_help_states_the_defaults():
                          capture_output=True, text=True, timeout=60).stdout
     for command in ("train", "cgan", "experiment", "interpolate", "classifier"):
         assert command in top
+
+
+def test_release_of_this_practical(tmp_path):
+    """Students get stubs for every model, loss and step, and the public checks all fail on
+    them with 'not implemented yet' until they write them."""
+    from grading.release import release
+
+    manifest = release(tmp_path / "student")
+    files = manifest["student_files"]
+    assert set(files["tp3d_gan/dcgan.py"]["functions"]) >= {
+        "__init__", "forward", "weights_init", "sample_noise", "discriminator_loss",
+        "generator_loss", "train_step"}
+    assert set(files["tp3d_gan/cdcgan.py"]["functions"]) >= {"one_hot", "expand_labels", "cgan_train_step"}
+    res = subprocess.run([sys.executable, "-m", "grading", "check", "tp3d"], cwd=tmp_path / "student",
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1
+    results = [line for line in res.stdout.splitlines() if line.startswith("[")]
+    assert len(results) == 6 and all(line.startswith("[FAIL] 0/") for line in results)
+    assert res.stdout.count("not implemented yet") == 6 and "short_training" not in res.stdout

