@@ -47,3 +47,83 @@ def grl_schedule():
         expect_close(grl_lambda(p, gamma), expected, f"grl_lambda(p={p}, gamma={gamma})", atol=1e-9)
     expect_close(grl_lambda(0.5), 2.0 / (1.0 + math.exp(-5.0)) - 1.0,
                  "grl_lambda(0.5) with the default gamma (10, as in the paper)", atol=1e-9)
+
+
+FEATURES = 3 * 32 * 25 + 32 + 32 * 48 * 25 + 48  # two conv layers, k5: 40,880
+LABEL_CLASSIFIER = 2352 * 100 + 100 + 100 * 100 + 100 + 100 * 10 + 10  # 246,410
+DOMAIN_CLASSIFIER = 2352 * 100 + 100 + 100 + 1  # 235,401
+
+
+def _count(module) -> int:
+    return torch.nn.utils.parameters_to_vector(module.parameters()).numel()
+
+
+@check("tp3c.networks", "the three networks have the spec's layers and parameter counts",
+       points=2, timeout=60)
+def networks():
+    from tp3c_domain_adaptation.dann import DANN, DomainClassifier, FeatureExtractor, LabelClassifier
+
+    expect(_count(FeatureExtractor()) == FEATURES,
+           f"FeatureExtractor: expected {FEATURES:,} parameters, got {_count(FeatureExtractor()):,}")
+    expect(_count(LabelClassifier()) == LABEL_CLASSIFIER,
+           f"LabelClassifier: expected {LABEL_CLASSIFIER:,} parameters, got {_count(LabelClassifier()):,}")
+    expect(_count(DomainClassifier()) == DOMAIN_CLASSIFIER,
+           f"DomainClassifier: expected {DOMAIN_CLASSIFIER:,} parameters, got {_count(DomainClassifier()):,}")
+    torch.manual_seed(0)
+    x = torch.rand(5, 3, 28, 28)
+    expect_shape(FeatureExtractor()(x), (5, 2352), "FeatureExtractor output for 5 images")
+    class_logits, domain_logits = DANN()(x, 0.5)
+    expect_shape(class_logits, (5, 10), "DANN class logits for 5 images")
+    expect_shape(domain_logits, (5,), "DANN domain logits for 5 images (one per image)")
+
+
+@check("tp3c.losses", "domain labels and the DANN loss: source 0, target 1, cross-entropy + "
+       "domain BCE", points=1, timeout=30)
+def losses():
+    import torch.nn.functional as F
+
+    from tp3c_domain_adaptation.dann import dann_loss, domain_labels
+
+    d = domain_labels(3, 2)
+    expect_close(d, torch.tensor([0.0, 0.0, 0.0, 1.0, 1.0]), "domain_labels(3, 2)", atol=0)
+    g = torch.Generator().manual_seed(0)
+    logits, labels = torch.randn(3, 10, generator=g), torch.tensor([1, 4, 9])
+    dom = torch.randn(5, generator=g)
+    total, cls, dl = dann_loss(logits, labels, dom, d)
+    for value, name in ((total, "total"), (cls, "class loss"), (dl, "domain loss")):
+        expect_shape(value, (), f"dann_loss: the {name} (a scalar)")
+    expect_close(cls, F.cross_entropy(logits, labels), "class loss (cross-entropy on the source)", atol=1e-6)
+    sp = F.softplus  # BCE with logits: source (0) -> softplus(l), target (1) -> softplus(-l)
+    expected = torch.cat([sp(dom[:3]), sp(-dom[3:])]).mean()
+    expect_close(dl, expected, "domain loss (BCE, source = 0, target = 1)", atol=1e-6)
+    expect_close(total, cls + dl, "total = class loss + domain loss", atol=1e-6)
+
+
+@check("tp3c.dann_step_sign", "a DANN step moves the features so that the domain loss rises "
+       "(the reversal works inside training)", points=2, timeout=60)
+def dann_step_sign():
+    import copy
+
+    import torch.nn.functional as F
+
+    from tp3c_domain_adaptation.dann import DANN, dann_step, domain_labels
+
+    torch.manual_seed(0)
+    start = DANN()
+    g = torch.Generator().manual_seed(1)
+    x_s, x_t = torch.rand(32, 3, 28, 28, generator=g), torch.rand(32, 3, 28, 28, generator=g) * 0.5 + 0.4
+    y_s = torch.randint(0, 10, (32,), generator=g)
+    domains = domain_labels(32, 32)
+
+    def feature_domain_loss(lambd):
+        """Domain loss of the START domain classifier on the features after one step."""
+        model = copy.deepcopy(start)
+        dann_step(model, torch.optim.SGD(model.features.parameters(), lr=0.05), x_s, y_s, x_t, lambd)
+        with torch.no_grad():
+            logits = start.domain(model.features(torch.cat([x_s, x_t])))
+        return F.binary_cross_entropy_with_logits(logits, domains).item()
+
+    without, reversed_ = feature_domain_loss(0.0), feature_domain_loss(1.0)
+    expect(reversed_ > without + 1e-5,
+           f"after a step with lambda = 1 the features should make the domain harder to tell: the "
+           f"domain loss went to {reversed_:.6f}, against {without:.6f} with lambda = 0")
