@@ -44,33 +44,40 @@ def grid_array(images: torch.Tensor, nrow: int = 8, value_range=(-1.0, 1.0)) -> 
     return grid.permute(1, 2, 0).numpy()
 
 
-def save_curves(series: dict, path, xlabel: str = "iteration", ylabel: str = "",
-                title: str = "", x=None, smooth: int = 1, logy: bool = False) -> Path:
-    """Plot each named sequence of ``series`` as a line on one set of axes.
+def plot_curves(ax, series: dict, x=None, smooth: int = 1, styles: dict | None = None) -> None:
+    """Draw each named sequence of ``series`` on ``ax``.
 
-    ``x`` gives shared abscissae (default 0..n-1); ``smooth`` > 1 adds a moving average
-    over that many points on top of the faint raw curve.
+    ``x`` gives shared abscissae (default 0..n-1), or a dict of abscissae per name;
+    ``smooth`` > 1 adds a moving average over that many points on top of the faint raw
+    curve; ``styles`` maps a name to extra ``ax.plot`` keywords (marker, linestyle...).
     """
-    fig, ax = plt.subplots(figsize=(7, 4))
     for i, (name, values) in enumerate(series.items()):
         values = np.asarray(values, dtype=float)
-        xs = np.arange(len(values)) if x is None else np.asarray(x)[: len(values)]
-        color = f"C{i}"
+        xi = x.get(name) if isinstance(x, dict) else x
+        xs = np.arange(len(values)) if xi is None else np.asarray(xi)[: len(values)]
+        style = {"color": f"C{i}", **(styles or {}).get(name, {})}
         if smooth > 1 and len(values) > smooth:
-            ax.plot(xs, values, color=color, alpha=0.25, linewidth=0.8)
+            ax.plot(xs, values, alpha=0.25, linewidth=0.8, **style)
             kernel = np.ones(smooth) / smooth
-            ax.plot(xs[smooth - 1:], np.convolve(values, kernel, mode="valid"), color=color,
-                    label=name)
+            ax.plot(xs[smooth - 1:], np.convolve(values, kernel, mode="valid"), label=name, **style)
         else:
-            ax.plot(xs, values, color=color, label=name)
+            ax.plot(xs, values, label=name, **style)
+    ax.grid(alpha=0.3)
+    ax.legend()
+
+
+def save_curves(series: dict, path, xlabel: str = "iteration", ylabel: str = "",
+                title: str = "", x=None, smooth: int = 1, logy: bool = False) -> Path:
+    """Plot each named sequence of ``series`` as a line on one set of axes (see
+    :func:`plot_curves`) and save the figure."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    plot_curves(ax, series, x=x, smooth=smooth)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logy:
         ax.set_yscale("log")
     if title:
         ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
     return save_figure(fig, path)
 
 

@@ -63,6 +63,11 @@ MUTANTS = [
     Mutant("DANN loss without the domain term", "tp3c_domain_adaptation/dann.py",
            "return class_loss + domain_loss, class_loss, domain_loss",
            "return class_loss, class_loss, domain_loss", ("tp3c.losses",)),
+    Mutant("class loss also on the target images, with the source batch's labels (target labels "
+           "leaked into the loss whenever the batches are paired)", "tp3c_domain_adaptation/dann.py",
+           "_, class_loss, domain_loss = dann_loss(class_logits[:n_s], y_s, domain_logits, domains)",
+           "_, class_loss, domain_loss = dann_loss(class_logits, y_s.repeat(2), domain_logits, domains)",
+           ("tp3c.source_labels_only",)),
     # 3-d: DCGAN
     Mutant("generator keeps the conv biases", "tp3d_gan/dcgan.py",
            "nn.ConvTranspose2d(nz, ngf * mult, 4, 1, 0, bias=False)",

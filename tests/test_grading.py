@@ -89,9 +89,9 @@ def test_public_checks_fail_in_the_release_and_pass_on_the_reference(student_rel
     cmd = [sys.executable, "-m", "grading", "check", "tp3c"]
     on_stub = subprocess.run(cmd, cwd=student_release, capture_output=True, text=True, timeout=300)
     assert on_stub.returncode == 1 and "not implemented yet" in on_stub.stdout
-    assert "score: 0/9" in on_stub.stdout and "(hidden)" not in on_stub.stdout
+    assert "score: 0/10" in on_stub.stdout and "(hidden)" not in on_stub.stdout
     on_ref = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert on_ref.returncode == 0 and "score: 9/9" in on_ref.stdout, on_ref.stdout
+    assert on_ref.returncode == 0 and "score: 10/10" in on_ref.stdout, on_ref.stdout
 
 
 def _tree_digest(folder: Path) -> str:
@@ -122,8 +122,8 @@ def test_grading_a_batch_of_submissions(tmp_path):
     assert _tree_digest(subs) == before, "grading modified a submission"
     scores = {s: r["score"] for s, r in reports.items()}
     # bob's GRL without the minus sign loses the backward, in-network and step-sign checks.
-    assert scores == {"alice": 10, "bob": 5, "carol": 0, "dave": 0, "erin": 10}
-    assert reports["alice"]["max_score"] == 10
+    assert scores == {"alice": 11, "bob": 6, "carol": 0, "dave": 0, "erin": 11}
+    assert reports["alice"]["max_score"] == 11
     bob = {r["id"]: r for r in reports["bob"]["results"]}
     assert bob["tp3c.grl_backward"]["status"] == "failed"
     assert "-lambda * incoming gradient" in bob["tp3c.grl_backward"]["message"]
@@ -133,7 +133,7 @@ def test_grading_a_batch_of_submissions(tmp_path):
     with open(tmp_path / "out/gradebook.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["student"] for r in rows] == ["alice", "bob", "carol", "dave", "erin"]
-    assert rows[1]["tp3c.grl_forward"] == "1" and rows[1]["total"] == "5" and rows[1]["max"] == "10"
+    assert rows[1]["tp3c.grl_forward"] == "1" and rows[1]["total"] == "6" and rows[1]["max"] == "11"
     feedback = (tmp_path / "out/students/bob/feedback.md").read_text()
     assert "(hidden) | failed" in feedback
     hidden_message = bob["tp3c.grl_in_network"]["message"]
@@ -143,7 +143,7 @@ def test_grading_a_batch_of_submissions(tmp_path):
 def test_selftest_on_one_practical():
     ok, lines = selftest("tp3c")
     assert ok, "\n".join(lines)
-    assert len(lines) == len(select("tp3c")) == 7
+    assert len(lines) == len(select("tp3c")) == 8
 
 
 @pytest.mark.slow

@@ -1,5 +1,7 @@
-"""Practical 3-c: what exists so far (the two domains)."""
+"""Practical 3-c: the student functions on values, main.py end to end, collapse detection."""
 import json
+
+import pytest
 
 from tp3c_domain_adaptation import main as da_main
 
@@ -8,7 +10,7 @@ def test_data_quick_on_the_real_datasets(shared_data, tmp_path):
     assert da_main.main(["data", "--quick", "--data-dir", str(shared_data),
                          "--out-dir", str(tmp_path / "out")]) == 0
     result = json.loads((tmp_path / "out" / "domains.json").read_text())
-    assert result["MNIST"]["source"] == "mnist" and result["MNIST"]["train"] == 1000
+    assert result["MNIST"]["source"] == "mnist" and result["MNIST"]["train"] == 5000
     assert result["MNIST-M"]["source"] == "mnist_m-bsds500"
     # Colour backgrounds lift MNIST-M's mean far above MNIST's 0.13 (0.42 to 0.47 measured).
     assert all(m > 0.35 for m in result["MNIST-M"]["train_mean"])
@@ -65,3 +67,95 @@ def test_dann_step_reports_and_learns():
     for _ in range(20):
         after = float(source_only_step(model, opt, x_s, y_s)["class_loss"])
     assert after < before
+
+
+def _summary(out):
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_quick_baseline_dann_tsne_and_summary(shared_data, tmp_path):
+    out = tmp_path / "out"
+    common = ["--quick", "--data-dir", str(shared_data), "--out-dir", str(out)]
+    assert da_main.main(["baseline", *common]) == 0
+    assert da_main.main(["dann", *common]) == 0
+    rows = _summary(out)
+    assert list(rows) == ["source-only", "dann"]  # the table follows the practical's order
+    # 156 quick steps on 5,000 digits (measured: 0.77 to 0.86 on MNIST over seeds): the models
+    # learned the source task and did not collapse.
+    for name, row in rows.items():
+        assert row["mnist_accuracy"] > 0.5 and not row["collapsed"], (name, row)
+    metrics = json.loads((out / "runs/dann/metrics.json").read_text())
+    lambdas = metrics["schedule"]["lambda"]
+    assert lambdas[0] == 0 and 0.99 < lambdas[-1] < 1 and lambdas == sorted(lambdas)
+    assert metrics["evals"][-1]["iteration"] == metrics["iterations"]
+    assert all(k in metrics["history"] for k in ("class_loss", "domain_loss", "domain_acc", "grad_norm"))
+    for name in ("runs/dann/curves.png", "runs/dann/model.pt", "runs/source-only/curves.png",
+                 "summary.md", "summary.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert "| dann |" in (out / "summary.md").read_text()
+    assert da_main.main(["tsne", *common, "--tsne-images", "50"]) == 0
+    xy = __import__("numpy").load(out / "tsne_dann.npy")
+    assert xy.shape == (100, 2) and (out / "tsne.png").is_file()
+
+
+def test_tsne_without_trained_models_says_what_to_run(tmp_path, capsys):
+    assert da_main.main(["tsne", "--quick", "--out-dir", str(tmp_path)]) == 2
+    assert "python tp3c_domain_adaptation/main.py baseline" in capsys.readouterr().err
+
+
+def test_summary_without_runs_is_a_clear_error(tmp_path, capsys):
+    assert da_main.main(["summary", "--out-dir", str(tmp_path)]) == 2
+    assert "no finished run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [["--epochs", "0"], ["--threshold", "1.5"], ["--lr", "-1"],
+                                 ["--batch-size", "x"]])
+def test_bad_training_options_are_refused(bad, capsys):
+    with pytest.raises(SystemExit) as stop:
+        da_main.main(["dann", *bad])
+    assert stop.value.code == 2 and bad[0] in capsys.readouterr().err
+
+
+def test_collapse_detector_on_values():
+    ok = {"source": {"top_class_share": 0.12}, "target": {"top_class_share": 0.3}}
+    dead = {"source": {"top_class_share": 0.12}, "target": {"top_class_share": 0.95}}
+    assert not da_main.collapsed(ok) and da_main.collapsed(dead)
+
+
+def test_clipped_sgd_records_and_clips_the_gradient_norm():
+    import torch
+
+    w = torch.nn.Parameter(torch.zeros(4))
+    opt = da_main.ClippedSGD([w], max_norm=1.0, lr=1.0)
+    w.grad = torch.tensor([3.0, 4.0, 0.0, 0.0])  # norm 5
+    opt.step()
+    assert float(opt.last_norm) == 5.0
+    assert torch.allclose(w.detach(), torch.tensor([-0.6, -0.8, 0.0, 0.0]))  # clipped to norm 1
+
+
+@pytest.mark.slow
+def test_quick_all_runs_every_experiment(shared_data, tmp_path):
+    out = tmp_path / "out"
+    assert da_main.main(["all", "--quick", "--data-dir", str(shared_data), "--out-dir", str(out)]) == 0
+    rows = _summary(out)
+    assert list(rows) == list(da_main.RUNS)
+    # Without reversal the domain classifier wins easily; with the reversal it is held near
+    # chance; with the positive factor it wins most clearly (quick runs measured: 0.85-0.95,
+    # 0.50-0.60 and 0.94-0.99).
+    assert rows["no-grl"]["domain_accuracy"] > 0.75 and rows["positive"]["domain_accuracy"] > 0.8
+    assert rows["dann"]["domain_accuracy"] < 0.7
+    assert (out / "tsne.png").is_file()
+
+
+@pytest.mark.slow
+def test_default_clipping_prevents_the_collapse_that_plain_sgd_shows(shared_data, tmp_path):
+    """A cheap reproduction of the divergence seen on the full data (plain SGD, 20 epochs:
+    constant predictions from epoch 1.7 on): the quick run at 3x the learning rate collapses
+    without clipping (seeds 0 and 1 measured: MNIST 0.11 and 0.10, domain classifier at 0.5)
+    and not with the default clipping at norm 5 (seeds 0, 1, 2: MNIST 0.72, 0.73, 0.80)."""
+    common = ["dann", "--quick", "--lr", "0.03", "--data-dir", str(shared_data)]
+    assert da_main.main([*common, "--clip", "0", "--out-dir", str(tmp_path / "plain")]) == 0
+    assert da_main.main([*common, "--out-dir", str(tmp_path / "clipped")]) == 0
+    plain, clipped = (_summary(tmp_path / name)["dann"] for name in ("plain", "clipped"))
+    assert plain["collapsed"] and plain["mnist_accuracy"] < 0.2
+    assert not clipped["collapsed"] and clipped["mnist_accuracy"] > 0.6

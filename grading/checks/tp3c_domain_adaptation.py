@@ -127,3 +127,30 @@ def dann_step_sign():
     expect(reversed_ > without + 1e-5,
            f"after a step with lambda = 1 the features should make the domain harder to tell: the "
            f"domain loss went to {reversed_:.6f}, against {without:.6f} with lambda = 0")
+
+
+@check("tp3c.source_labels_only", "the label classifier learns from the source labels only: "
+       "its update does not depend on the target images", points=1, timeout=60)
+def source_labels_only():
+    import copy
+
+    from tp3c_domain_adaptation.dann import DANN, dann_step
+
+    torch.manual_seed(0)
+    start = DANN()
+    g = torch.Generator().manual_seed(2)
+    x_s, y_s = torch.rand(16, 3, 28, 28, generator=g), torch.randint(0, 10, (16,), generator=g)
+    targets = [torch.rand(16, 3, 28, 28, generator=g) * 0.5 + 0.4 for _ in range(2)]
+
+    def classifier_after_step(x_t):
+        model = copy.deepcopy(start)
+        # Only the label classifier moves: its gradient comes from the class loss alone, which
+        # must read the source images and labels only (the target's labels are unknown).
+        dann_step(model, torch.optim.SGD(model.classifier.parameters(), lr=0.1), x_s, y_s, x_t, 0.5)
+        return torch.nn.utils.parameters_to_vector(model.classifier.parameters()).detach()
+
+    first, second = (classifier_after_step(x_t) for x_t in targets)
+    moved = (first - torch.nn.utils.parameters_to_vector(start.classifier.parameters())).abs().max()
+    expect(moved > 0, "one DANN step did not change the label classifier at all")
+    expect_close(first, second, "the label classifier after one DANN step with two different target "
+                 "batches (it must not be trained on target images, whose labels are unknown)", atol=1e-7)
