@@ -12,7 +12,9 @@ model.pt, config.json) and updates summary.md/summary.json/summary.png, the tabl
 and MNIST-M test accuracies of every run made so far. The target domain's labels are used
 for evaluation only: never in a loss, never to pick a model (the final model is reported).
 
-Time (default 10 epochs, full datasets): TIMES_PLACEHOLDER
+Measured on a 2-core CPU, full datasets, defaults (20 epochs, gradient norm clipped to 5),
+seed 0: 'dann' about 14 minutes (40 s per epoch), MNIST-M 0.822 against 0.600 for the
+baseline; 'all' about 1.5 hours. A GPU is used automatically when there is one.
 """
 import argparse
 import logging
