@@ -47,14 +47,12 @@ def grid_array(images: torch.Tensor, nrow: int = 8, value_range=(-1.0, 1.0)) -> 
 def plot_curves(ax, series: dict, x=None, smooth: int = 1, styles: dict | None = None) -> None:
     """Draw each named sequence of ``series`` on ``ax``.
 
-    ``x`` gives shared abscissae (default 0..n-1), or a dict of abscissae per name;
-    ``smooth`` > 1 adds a moving average over that many points on top of the faint raw
+    ``x`` gives shared abscissae (default 0..n-1); ``smooth`` > 1 adds a moving average over that many points on top of the faint raw
     curve; ``styles`` maps a name to extra ``ax.plot`` keywords (marker, linestyle...).
     """
     for i, (name, values) in enumerate(series.items()):
         values = np.asarray(values, dtype=float)
-        xi = x.get(name) if isinstance(x, dict) else x
-        xs = np.arange(len(values)) if xi is None else np.asarray(xi)[: len(values)]
+        xs = np.arange(len(values)) if x is None else np.asarray(x)[: len(values)]
         style = {"color": f"C{i}", **(styles or {}).get(name, {})}
         if smooth > 1 and len(values) > smooth:
             ax.plot(xs, values, alpha=0.25, linewidth=0.8, **style)

@@ -36,6 +36,14 @@ def _to_jsonable(obj):
     return repr(obj)
 
 
+def markdown_table(header: list[str], rows: list[list], left: int = 1) -> str:
+    """A Markdown table: the first ``left`` columns aligned left, the others (numbers) right."""
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---" if i < left else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
 def save_json(obj, path) -> Path:
     """Write ``obj`` (dicts, lists, numbers, tensors, arrays, paths) as indented JSON."""
     path = Path(path)

@@ -35,7 +35,7 @@ from common.datasets import channel_stats, load_mnist, load_mnist_m  # noqa: E40
 from common.device import seed_everything  # noqa: E402
 from common.errors import UserError  # noqa: E402
 from common.plotting import grid_array, plot_curves, save_figure, save_image_table  # noqa: E402
-from common.results import load_json, save_config, save_json  # noqa: E402
+from common.results import load_json, markdown_table, save_config, save_json  # noqa: E402
 from tp3c_domain_adaptation.dann import (DANN, dann_lr, dann_step, grl_lambda,  # noqa: E402
                                          pseudo_label_weight, source_only_step)
 
@@ -216,7 +216,9 @@ def fit(args, name: str, domains: Domains) -> dict:
     metrics = {"run": name, "about": spec["about"], "epochs": args.epochs, "iterations": total,
                "seed": args.seed, "mnist_accuracy": final["source"]["accuracy"],
                "mnist_m_accuracy": final["target"]["accuracy"],
-               "domain_accuracy": final["domain_accuracy"], "collapsed": collapsed(final),
+               # the baseline never trains its domain classifier: its accuracy means nothing
+               "domain_accuracy": None if spec["mode"] == "source" else final["domain_accuracy"],
+               "collapsed": collapsed(final),
                "collapsed_at_iteration": collapse_at, "final": final,
                "seconds": round(seconds, 1), "ms_per_iteration": round(1000 * train_seconds / total, 1),
                "evals": evals, "history": history, "schedule": schedule}
@@ -226,7 +228,7 @@ def fit(args, name: str, domains: Domains) -> dict:
     plot_run(metrics, out / "curves.png", steps)
     log.info("%s: MNIST %.4f, MNIST-M %.4f, domain classifier %.3f on the test sets; %d iterations "
              "in %.0f s (%.1f ms/it)%s; wrote %s", name, metrics["mnist_accuracy"],
-             metrics["mnist_m_accuracy"], metrics["domain_accuracy"], total, seconds,
+             metrics["mnist_m_accuracy"], final["domain_accuracy"], total, seconds,
              metrics["ms_per_iteration"], " -- COLLAPSED" if metrics["collapsed"] else "", out)
     return metrics
 
@@ -282,14 +284,14 @@ def summarise(out_dir: Path) -> dict:
         raise UserError(f"no finished run under {out_dir / 'runs'}: train one first, e.g. "
                         f"'python tp3c_domain_adaptation/main.py dann'")
     save_json(rows, out_dir / "summary.json")
-    lines = ["| run | what | epochs | seed | MNIST test | MNIST-M test | domain classifier | time |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for name, r in rows.items():
-        lines.append(f"| {name} | {r['about']}{' (collapsed)' if r['collapsed'] else ''} | {r['epochs']} | "
-                     f"{r['seed']} | {r['mnist_accuracy']:.4f} | {r['mnist_m_accuracy']:.4f} | "
-                     f"{r['domain_accuracy']:.3f} | {r['seconds']:.0f} s |")
-    (out_dir / "summary.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    table = markdown_table(
+        ["run", "what", "epochs", "seed", "MNIST test", "MNIST-M test", "domain classifier", "time"],
+        [[name, r["about"] + (" (collapsed)" if r["collapsed"] else ""), r["epochs"], r["seed"],
+          f"{r['mnist_accuracy']:.4f}", f"{r['mnist_m_accuracy']:.4f}",
+          "-" if r["domain_accuracy"] is None else f"{r['domain_accuracy']:.3f}", f"{r['seconds']:.0f} s"]
+         for name, r in rows.items()], left=2)
+    (out_dir / "summary.md").write_text(table)
+    print(table, end="")
 
     fig, ax = plt.subplots(figsize=(1.3 * len(rows) + 3, 4))
     x = np.arange(len(rows))

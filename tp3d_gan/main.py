@@ -24,7 +24,7 @@ from common import cli  # noqa: E402
 from common.datasets import load_mnist  # noqa: E402
 from common.errors import UserError  # noqa: E402
 from common.plotting import grid_array, save_curves, save_image_grid, save_image_table  # noqa: E402
-from common.results import load_json, save_config, save_json  # noqa: E402
+from common.results import load_json, markdown_table, save_config, save_json  # noqa: E402
 from tp3d_gan.cdcgan import CondDiscriminator, CondGenerator, cgan_train_step, one_hot  # noqa: E402
 from tp3d_gan.dcgan import LOSSES, Discriminator, Generator, sample_noise, train_step, weights_init  # noqa: E402
 from tp3d_gan.quality import QualityMeter, describe, load_classifier  # noqa: E402
@@ -263,19 +263,18 @@ def summarise_experiments(folder: Path, results: dict) -> None:
     previous = load_json(folder / "summary.json") if (folder / "summary.json").is_file() else {}
     results = {**previous, **results}  # runs made separately add up in one table
     save_json(results, folder / "summary.json")
-    rows = ["| experiment | changes | epochs | classes | smallest class | confidence | Fréchet | ms/it |",
-            "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for name, r in results.items():
-        rows.append(f"| {name} | {r['changes']} | {r['epochs']} | {r['classes_present']} | "
-                    f"{100 * r['min_class_fraction']:.1f}% | {r['mean_confidence']:.3f} | "
-                    f"{r['frechet_distance']:.2f} | {r['ms_per_iteration']} |")
-    (folder / "summary.md").write_text("\n".join(rows) + "\n")
+    table = markdown_table(
+        ["experiment", "changes", "epochs", "classes", "smallest class", "confidence", "Fréchet", "ms/it"],
+        [[name, r["changes"], r["epochs"], r["classes_present"], f"{100 * r['min_class_fraction']:.1f}%",
+          f"{r['mean_confidence']:.3f}", f"{r['frechet_distance']:.2f}", r["ms_per_iteration"]]
+         for name, r in results.items()], left=2)
+    (folder / "summary.md").write_text(table)
     grids = [np.asarray(Image.open(folder / n / "samples_final.png").convert("RGB")) / 255.0
              for n in results]
     save_image_table(grids, folder / "summary.png", ncols=4, cell_size=3.2,
                      titles=[f"{n}\nconf {r['mean_confidence']:.2f}, FD {r['frechet_distance']:.1f}"
                              for n, r in results.items()])
-    print("\n".join(rows))
+    print(table, end="")
 
 
 def load_generator(path: Path, device):

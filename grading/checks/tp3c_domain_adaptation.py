@@ -99,6 +99,13 @@ def losses():
     expect_close(total, cls + dl, "total = class loss + domain loss", atol=1e-6)
 
 
+def _batches(n: int, seed: int, targets: int = 1):
+    """Seeded source images (n, 3, 28, 28) with labels, and ``targets`` brighter target batches."""
+    g = torch.Generator().manual_seed(seed)
+    x_s, y_s = torch.rand(n, 3, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g)
+    return x_s, y_s, [torch.rand(n, 3, 28, 28, generator=g) * 0.5 + 0.4 for _ in range(targets)]
+
+
 @check("tp3c.dann_step_sign", "a DANN step moves the features so that the domain loss rises "
        "(the reversal works inside training)", points=2, timeout=60)
 def dann_step_sign():
@@ -110,9 +117,7 @@ def dann_step_sign():
 
     torch.manual_seed(0)
     start = DANN()
-    g = torch.Generator().manual_seed(1)
-    x_s, x_t = torch.rand(32, 3, 28, 28, generator=g), torch.rand(32, 3, 28, 28, generator=g) * 0.5 + 0.4
-    y_s = torch.randint(0, 10, (32,), generator=g)
+    x_s, y_s, (x_t,) = _batches(32, seed=1)
     domains = domain_labels(32, 32)
 
     def feature_domain_loss(lambd):
@@ -138,9 +143,7 @@ def source_labels_only():
 
     torch.manual_seed(0)
     start = DANN()
-    g = torch.Generator().manual_seed(2)
-    x_s, y_s = torch.rand(16, 3, 28, 28, generator=g), torch.randint(0, 10, (16,), generator=g)
-    targets = [torch.rand(16, 3, 28, 28, generator=g) * 0.5 + 0.4 for _ in range(2)]
+    x_s, y_s, targets = _batches(16, seed=2, targets=2)
 
     def classifier_after_step(x_t):
         model = copy.deepcopy(start)
