@@ -85,8 +85,9 @@ def save_image_table(images, path, titles=None, ncols: int = 5, cmap=None,
     n = len(images)
     ncols = min(ncols, n)
     nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_size * ncols, cell_size * nrows),
-                             squeeze=False)
+    title_space = 0.35 if suptitle else 0.0  # inches kept free above the grid
+    height = cell_size * nrows + title_space
+    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_size * ncols, height), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
@@ -95,6 +96,6 @@ def save_image_table(images, path, titles=None, ncols: int = 5, cmap=None,
             if titles is not None:
                 ax.set_title(str(titles[i]), fontsize=8)
     if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
+        fig.suptitle(suptitle, y=1 - 0.08 / height, va="top")
+    fig.tight_layout(rect=(0, 0, 1, 1 - title_space / height))
     return save_figure(fig, path)
