@@ -1,21 +1,156 @@
 """Practical 3-a: transfer learning, VGG16 features and linear SVMs on 15 Scene.
 
-Run from the repository root:  python tp3a_transfer/main.py params
+Features of a pretrained network (VGG16's relu7 by default) are extracted once per
+(network, layer, preprocessing, split), cached on disk, and fed to a linear SVM; the
+"going further" commands sweep layers, C (cross-validated on the training set only),
+networks and PCA sizes, and train a new 15-way head. --model efficientnet_lite0 runs
+everything offline (the one ImageNet model that installs with the requirements).
+
+Run from the repository root, for example:
+  python tp3a_transfer/main.py params
+  python tp3a_transfer/main.py svm --model efficientnet_lite0
 """
+import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
 from common import cli  # noqa: E402
-from common.pretrained import load_torchvision_model  # noqa: E402
-from common.results import save_json  # noqa: E402
+from common.datasets import SCENE15_CLASSES, load_scene15  # noqa: E402
+from common.errors import UserError, WeightsError  # noqa: E402
+from common.plotting import plt, save_figure, save_image_table  # noqa: E402
+from common.pretrained import (EFFICIENTNET_LITE0_MEAN, EFFICIENTNET_LITE0_STD, IMAGENET_MEAN,  # noqa: E402
+                               IMAGENET_STD, imagenet_categories, load_efficientnet_lite0,
+                               load_torchvision_model)
+from common.results import markdown_table, save_json  # noqa: E402
+from tp3a_transfer.features import (VGG16_LAYERS, accuracy, choose_C, cut_vgg16,  # noqa: E402
+                                    extract_features, scene_transform, train_svm)
 from tp3a_transfer.parameters import count_linear_parameters, count_parameters, parameter_table  # noqa: E402
 
 log = logging.getLogger("tp3a_transfer")
 
+OFFLINE_MODEL = "efficientnet_lite0"
+# Where each network can be cut, and its default ("the penultimate layer").
+LAYERS = {"vgg16": VGG16_LAYERS, "alexnet": ("relu7",), "resnet18": ("pool",), "resnet50": ("pool",),
+          OFFLINE_MODEL: ("block3", "block4", "block5", "block6", "pool", "logits")}
+DEFAULT_LAYER = {"vgg16": "relu7", "alexnet": "relu7", "resnet18": "pool", "resnet50": "pool", OFFLINE_MODEL: "pool"}
+NETWORKS = ("vgg16", "alexnet", "resnet18", "resnet50", OFFLINE_MODEL)
+C_GRID = tuple(float(c) for c in np.logspace(-3, 2, 11))
+QUICK = {"per_class": 8, "epochs": 1, "pca": (4, 16, 32)}
+
+
+# ----------------------------------------------------------------------------- networks
+
+class EfficientNetCut(nn.Module):
+    """EfficientNet-Lite0 up to ``layer``: "blockK" (the K-th stage, average-pooled over
+    space), "pool" (the 1280-d penultimate features) or "logits" (1000)."""
+
+    def __init__(self, model: nn.Module, layer: str):
+        super().__init__()
+        self.model, self.layer = model, layer
+
+    def forward(self, x):
+        m = self.model
+        if self.layer.startswith("block"):
+            h = m.bn1(m.conv_stem(x))
+            for block in m.blocks[:int(self.layer[5:]) + 1]:
+                h = block(h)
+            return h.mean(dim=(2, 3))
+        h = m.forward_features(x)
+        return m.forward_head(h, pre_logits=self.layer == "pool")
+
+
+def network(name: str, random_weights: bool = False) -> tuple[nn.Module, tuple, tuple]:
+    """A frozen classifier and its input normalisation ``(model, mean, std)``."""
+    if name == OFFLINE_MODEL:
+        model, mean, std = load_efficientnet_lite0(pretrained=not random_weights), EFFICIENTNET_LITE0_MEAN, EFFICIENTNET_LITE0_STD
+    else:
+        model, mean, std = load_torchvision_model(name, None if random_weights else "DEFAULT"), IMAGENET_MEAN, IMAGENET_STD
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval(), mean, std
+
+
+def cut(name: str, model: nn.Module, layer: str) -> nn.Module:
+    """The network ``name`` up to ``layer`` (see :data:`LAYERS`)."""
+    if name == "vgg16":
+        return cut_vgg16(model, layer)
+    if name == OFFLINE_MODEL:
+        return EfficientNetCut(model, layer)
+    if name.startswith("resnet"):
+        return nn.Sequential(*list(model.children())[:-1], nn.Flatten())  # up to the average pool
+    if name == "alexnet":
+        return nn.Sequential(model.features, model.avgpool, nn.Flatten(), model.classifier[:-1])
+    raise UserError(f"no cut points known for {name}; choose one of {', '.join(NETWORKS)}")
+
+
+def check_layer(name: str, layer: str | None) -> str:
+    if name not in LAYERS:
+        raise UserError(f"--model must be one of {', '.join(NETWORKS)} for features, not {name!r}")
+    layer = layer or DEFAULT_LAYER[name]
+    if layer not in LAYERS[name]:
+        raise UserError(f"{name} has no layer {layer!r}; choose one of {', '.join(LAYERS[name])}")
+    return layer
+
+
+# ----------------------------------------------------------------------------- features, cached
+
+def subset(dataset, per_class: int | None):
+    """The first ``per_class`` images of each class (all when None)."""
+    if per_class is None:
+        return dataset
+    seen, keep = {}, []
+    for i, (_, c) in enumerate(dataset.samples):
+        if seen.get(c, 0) < per_class:
+            seen[c] = seen.get(c, 0) + 1
+            keep.append(i)
+    return torch.utils.data.Subset(dataset, keep)
+
+
+def cache_path(args, name: str, layer: str, split: str) -> Path:
+    prep = "crop" if args.crop else "resize"
+    size = f"_{args.per_class}pc" if args.per_class else ""
+    weights = "_random" if getattr(args, "random_weights", False) else ""
+    return args.cache_dir / f"{name}{weights}_{layer}_{prep}_{split}{size}.npz"
+
+
+def features(args, name: str, layer: str, split: str, _loaded={}) -> tuple[np.ndarray, np.ndarray]:
+    """Features of one split, from the cache when there, else extracted once and cached."""
+    path = cache_path(args, name, layer, split)
+    if path.exists():
+        with np.load(path) as f:
+            return f["X"], f["y"]
+    key = (name, getattr(args, "random_weights", False))
+    if key not in _loaded:
+        _loaded.clear()
+        _loaded[key] = network(name, key[1])
+    model, mean, std = _loaded[key]
+    data = subset(load_scene15(args.data_dir, split, transform=scene_transform(args.crop, mean, std)), args.per_class)
+    loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size, num_workers=args.workers)
+    start = time.perf_counter()
+    X, y = extract_features(cut(name, model, layer).to(args.device), loader, args.device)
+    seconds = time.perf_counter() - start
+    log.info("%s %s %s: %d images, %d-d features in %.1f s (%.1f images/s)", name, layer, split, len(y),
+             X.shape[1], seconds, len(y) / seconds)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, X=X, y=y, seconds=seconds)
+    return X, y
+
+
+def both(args, name: str, layer: str):
+    return features(args, name, layer, "train") + features(args, name, layer, "test")
+
+
+# ----------------------------------------------------------------------------- commands
 
 def params(args) -> dict:
     """Question 1: parameters of the network, per layer, and the share of the FC layers."""
@@ -27,8 +162,11 @@ def params(args) -> dict:
     lines += [f"{name:<{width}}  {str(list(shape)):<20} {n:>12,}" for name, shape, n in rows]
     lines.append(f"{'total':<{width}}  {'':<20} {total:>12,}")
     lines.append(f"{'fully-connected':<{width}}  {'':<20} {fc:>12,}  ({100 * fc / total:.1f}%)")
+    with torch.no_grad():
+        outputs = model(torch.zeros(1, 3, 224, 224)).shape[1]
+    lines.append(f"output: {outputs} scores, one per ImageNet class")
     print("\n".join(lines))
-    result = {"model": args.model, "total": total, "fully_connected": fc,
+    result = {"model": args.model, "total": total, "fully_connected": fc, "outputs": outputs,
               "fully_connected_share": fc / total,
               "layers": [{"name": n, "shape": list(s), "parameters": k} for n, s, k in rows]}
     save_json(result, args.out_dir / f"params_{args.model}.json")
@@ -41,16 +179,366 @@ def params(args) -> dict:
     return result
 
 
+def sample_photos() -> list[tuple[str, np.ndarray]]:
+    """Colour photos that install with scikit-image, for when no image is given."""
+    from skimage import data
+
+    return [(n, getattr(data, n)()) for n in ("chelsea", "coffee", "astronaut", "rocket")]
+
+
+def read_images(paths) -> list[tuple[str, np.ndarray]]:
+    from PIL import Image, UnidentifiedImageError
+
+    out = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                out.append((Path(p).name, np.asarray(im.convert("RGB"))))
+        except FileNotFoundError:
+            raise UserError(f"image file {p} does not exist") from None
+        except (UnidentifiedImageError, OSError) as e:
+            raise UserError(f"{p} is not an image file PIL can read ({e})") from None
+    return out
+
+
+def predict(args) -> dict:
+    """Question 3: top-k ImageNet classes (logit and probability) of image files."""
+    from PIL import Image
+
+    model, mean, std = network(args.model)
+    names = imagenet_categories()
+    photos = read_images(args.images) if args.images else sample_photos()
+    prep = scene_transform(True, mean, std)
+    x = torch.stack([prep(Image.fromarray(a)) for _, a in photos])
+    with torch.no_grad():
+        logits = model.to(args.device)(x.to(args.device)).cpu()
+    probs = logits.softmax(1)
+    top = probs.topk(args.top_k, dim=1)
+    result = {"model": args.model, "images": []}
+    titles = []
+    for (name, _), p_row, i_row, l_row in zip(photos, top.values, top.indices, logits):
+        preds = [{"class": int(i), "name": names[i], "logit": float(l_row[i]), "probability": float(p)}
+                 for p, i in zip(p_row, i_row)]
+        result["images"].append({"image": name, "top": preds})
+        print(f"{name}: " + "; ".join(f"{d['name']} {d['probability']:.3f} (logit {d['logit']:.2f})" for d in preds))
+        titles.append(f"{name[:20]}\n{preds[0]['name'][:20]} {preds[0]['probability']:.2f}")
+    save_image_table([a for _, a in photos], args.out_dir / f"predict_{args.model}.png", titles=titles, ncols=4)
+    save_json(result, args.out_dir / f"predict_{args.model}.json")
+    return result
+
+
+def activations(args) -> dict:
+    """Question 4: the maps of the first convolution layer (after its ReLU) for an image."""
+    from PIL import Image
+
+    model, mean, std = network(args.model, args.random_weights)
+    name, image = (read_images([args.image]) if args.image else sample_photos()[:1])[0]
+    x = scene_transform(True, mean, std)(Image.fromarray(image))[None]
+    if args.model == "vgg16" or args.model == "alexnet":
+        first = model.features[:2]  # Conv2d, ReLU
+    elif args.model == OFFLINE_MODEL:
+        first = nn.Sequential(model.conv_stem, model.bn1)  # BatchNormAct2d: BN then ReLU6
+    else:
+        first = nn.Sequential(model.conv1, model.bn1, model.relu)
+    with torch.no_grad():
+        maps = first(x)[0]  # (C, H, W)
+    maps = (maps - maps.amin(dim=(1, 2), keepdim=True)) / (maps.amax(dim=(1, 2), keepdim=True)
+                                                            - maps.amin(dim=(1, 2), keepdim=True)).clamp_min(1e-8)
+    path = save_image_table(list(maps.numpy()), args.out_dir / f"activations_{args.model}.png",
+                            titles=[str(i) for i in range(len(maps))], ncols=8, cmap="viridis", cell_size=1.4,
+                            suptitle=f"{args.model}: the {len(maps)} maps of the first convolution, {name}")
+    print(f"{args.model}: {len(maps)} activation maps of {name} in {path}")
+    return {"model": args.model, "maps": len(maps), "size": list(maps.shape[1:])}
+
+
+def extract(args) -> dict:
+    """Extract (and cache) the features of both splits for --model at each --layer."""
+    result = {}
+    for layer in args.layers or [None]:
+        layer = check_layer(args.model, layer)
+        for split in ("train", "test"):
+            path = cache_path(args, args.model, layer, split)
+            X, y = features(args, args.model, layer, split)
+            with np.load(path) as f:
+                seconds = float(f["seconds"])
+            result[f"{layer}/{split}"] = {"images": len(y), "dim": int(X.shape[1]), "seconds": seconds,
+                                          "images_per_second": len(y) / seconds, "cache": str(path)}
+            print(f"{args.model} {layer} {split}: {len(y)} images, {X.shape[1]}-d, "
+                  f"{len(y) / seconds:.1f} images/s when extracted; cached in {path}")
+    save_json(result, args.out_dir / f"extract_{args.model}.json")
+    return result
+
+
+def svm(args) -> dict:
+    """Question 6: LinearSVC(C) on the training features, accuracy on the test features."""
+    layer = check_layer(args.model, args.layer)
+    Xtr, ytr, Xte, yte = both(args, args.model, layer)
+    start = time.perf_counter()
+    clf = train_svm(Xtr, ytr, args.C, args.seed)
+    fit = time.perf_counter() - start
+    acc = accuracy(clf, Xte, yte)
+    result = {"model": args.model, "layer": layer, "crop": args.crop, "C": args.C, "train": len(ytr),
+              "test": len(yte), "dim": int(Xtr.shape[1]), "test_accuracy": acc, "fit_seconds": fit,
+              "train_accuracy": accuracy(clf, Xtr, ytr)}
+    save_json(result, args.out_dir / f"svm_{args.model}_{layer}.json")
+    print(f"{args.model} {layer} ({'centre crop' if args.crop else 'resize'}), LinearSVC C={args.C:g}: "
+          f"test accuracy {acc:.4f} on {len(yte)} images ({Xtr.shape[1]}-d features, fit {fit:.1f} s)")
+    return result
+
+
+def csweep(args) -> dict:
+    """C on a log grid: cross-validated accuracy on the training set chooses C; the test
+    accuracy of every C is plotted beside it but never used to choose."""
+    layer = check_layer(args.model, args.layer)
+    Xtr, ytr, Xte, yte = both(args, args.model, layer)
+    best, cv = choose_C(Xtr, ytr, C_GRID, folds=args.folds, seed=args.seed)
+    test = [accuracy(train_svm(Xtr, ytr, C, args.seed), Xte, yte) for C in tqdm(C_GRID, desc="C sweep", leave=False)]
+    final = test[C_GRID.index(best)]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.semilogx(C_GRID, cv, "o-", label=f"{args.folds}-fold CV on train (chooses C)")
+    ax.semilogx(C_GRID, test, "s--", label="test (for the record only)")
+    ax.axvline(best, color="grey", lw=0.8)
+    ax.set(xlabel="C", ylabel="accuracy", title=f"{args.model} {layer}: best C = {best:g} (CV), test {final:.3f}")
+    ax.legend()
+    save_figure(fig, args.out_dir / f"csweep_{args.model}_{layer}.png")
+    rows = [[f"{C:g}", f"{c:.4f}", f"{t:.4f}"] for C, c, t in zip(C_GRID, cv, test)]
+    table = markdown_table(["C", "CV accuracy (train)", "test accuracy"], rows)
+    (args.out_dir / f"csweep_{args.model}_{layer}.md").write_text(table + "\n")
+    result = {"model": args.model, "layer": layer, "Cs": list(C_GRID), "cv_accuracy": cv, "test_accuracy": test,
+              "best_C": best, "test_accuracy_at_best_C": final}
+    save_json(result, args.out_dir / f"csweep_{args.model}_{layer}.json")
+    print(table + f"\nC chosen by cross-validation on the training set: {best:g}; its test accuracy {final:.4f}")
+    return result
+
+
+def layers(args) -> dict:
+    """Layer sweep: size of the representation, C chosen by CV, test accuracy, per layer."""
+    if args.model not in LAYERS:
+        raise UserError(f"--model must be one of {', '.join(NETWORKS)}, not {args.model!r}")
+    chosen = args.layers or [l for l in LAYERS[args.model] if l not in ("pool1", "pool2", "pool3")]
+    rows, result = [], {"model": args.model, "layers": []}
+    for layer in chosen:
+        layer = check_layer(args.model, layer)
+        Xtr, ytr, Xte, yte = both(args, args.model, layer)
+        best, cv = choose_C(Xtr, ytr, args.Cs, folds=args.folds, seed=args.seed)
+        acc = accuracy(train_svm(Xtr, ytr, best, args.seed), Xte, yte)
+        result["layers"].append({"layer": layer, "dim": int(Xtr.shape[1]), "best_C": best,
+                                 "cv_accuracy": max(cv), "test_accuracy": acc})
+        rows.append([layer, f"{Xtr.shape[1]:,}", f"{best:g}", f"{max(cv):.4f}", f"{acc:.4f}"])
+    table = markdown_table(["layer", "size", "best C (CV)", "CV accuracy", "test accuracy"], rows)
+    (args.out_dir / f"layers_{args.model}.md").write_text(table + "\n")
+    save_json(result, args.out_dir / f"layers_{args.model}.json")
+    print(table)
+    return result
+
+
+def networks(args) -> dict:
+    """Other pretrained networks at their penultimate layer, LinearSVC(C)."""
+    rows, result = [], {"C": args.C, "networks": []}
+    for name in args.networks:
+        layer = DEFAULT_LAYER[name]
+        try:
+            Xtr, ytr, Xte, yte = both(args, name, layer)
+        except WeightsError as e:
+            log.warning("%s skipped: %s", name, e)
+            result["networks"].append({"model": name, "layer": layer, "error": str(e)})
+            rows.append([name, layer, "-", "weights missing"])
+            continue
+        acc = accuracy(train_svm(Xtr, ytr, args.C, args.seed), Xte, yte)
+        result["networks"].append({"model": name, "layer": layer, "dim": int(Xtr.shape[1]), "test_accuracy": acc})
+        rows.append([name, layer, f"{Xtr.shape[1]:,}", f"{acc:.4f}"])
+    table = markdown_table(["network", "layer", "size", f"test accuracy (C={args.C:g})"], rows)
+    (args.out_dir / "networks.md").write_text(table + "\n")
+    save_json(result, args.out_dir / "networks.json")
+    print(table)
+    return result
+
+
+def pca(args) -> dict:
+    """PCA before the SVM: accuracy and fit time against the number of components."""
+    from sklearn.decomposition import PCA
+
+    layer = check_layer(args.model, args.layer)
+    Xtr, ytr, Xte, yte = both(args, args.model, layer)
+    full = PCA(random_state=args.seed).fit(Xtr)
+    ninety = int(np.searchsorted(np.cumsum(full.explained_variance_ratio_), 0.9) + 1)
+    limit = min(Xtr.shape)
+    sizes = sorted({k for k in (QUICK["pca"] if args.quick else args.components) if k <= limit} | {ninety, limit})
+    runs = []
+    for k in tqdm(sizes, desc="PCA", leave=False):
+        start = time.perf_counter()
+        proj = PCA(n_components=k, random_state=args.seed).fit(Xtr)
+        clf = train_svm(proj.transform(Xtr), ytr, args.C, args.seed)
+        fit = time.perf_counter() - start
+        runs.append({"components": k, "variance": float(full.explained_variance_ratio_[:k].sum()),
+                     "test_accuracy": accuracy(clf, proj.transform(Xte), yte), "fit_seconds": fit})
+    start = time.perf_counter()
+    plain = accuracy(train_svm(Xtr, ytr, args.C, args.seed), Xte, yte)
+    plain_fit = time.perf_counter() - start
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ks = [r["components"] for r in runs]
+    a1.semilogx(ks, [r["test_accuracy"] for r in runs], "o-")
+    a1.axhline(plain, color="grey", ls="--", label=f"no PCA ({Xtr.shape[1]}-d): {plain:.3f}")
+    a1.axvline(ninety, color="tab:red", lw=0.8, label=f"90% of the variance: {ninety}")
+    a1.set(xlabel="components", ylabel="test accuracy")
+    a1.legend()
+    a2.semilogx(ks, [r["fit_seconds"] for r in runs], "o-")
+    a2.axhline(plain_fit, color="grey", ls="--", label="no PCA")
+    a2.set(xlabel="components", ylabel="PCA + SVM fit time (s)")
+    a2.legend()
+    fig.suptitle(f"{args.model} {layer}, LinearSVC C={args.C:g}")
+    save_figure(fig, args.out_dir / f"pca_{args.model}_{layer}.png")
+    rows = [[r["components"], f"{r['variance']:.3f}", f"{r['test_accuracy']:.4f}", f"{r['fit_seconds']:.2f}"] for r in runs]
+    rows.append([f"none ({Xtr.shape[1]})", "1", f"{plain:.4f}", f"{plain_fit:.2f}"])
+    table = markdown_table(["components", "variance kept", "test accuracy", "fit time (s)"], rows)
+    (args.out_dir / f"pca_{args.model}_{layer}.md").write_text(table + "\n")
+    result = {"model": args.model, "layer": layer, "components_for_90_percent": ninety, "runs": runs,
+              "no_pca": {"test_accuracy": plain, "fit_seconds": plain_fit}}
+    save_json(result, args.out_dir / f"pca_{args.model}_{layer}.json")
+    print(table + f"\n90% of the variance: {ninety} components of {Xtr.shape[1]}")
+    return result
+
+
+def head(args) -> dict:
+    """A new 15-way linear layer on the network, trained with the backbone frozen or
+    fine-tuned; test accuracy after every epoch."""
+    name = args.model
+    layer = DEFAULT_LAYER.get(name)
+    if layer is None:
+        raise UserError(f"--model must be one of {', '.join(NETWORKS)}, not {name!r}")
+    epochs = QUICK["epochs"] if args.quick else args.epochs
+    curves = {}
+    for mode in args.modes:
+        torch.manual_seed(args.seed)
+        model, mean, std = network(name, args.random_weights)
+        backbone = cut(name, model, layer)
+        dim = backbone(torch.zeros(1, 3, 224, 224)).shape[1]
+        classifier = nn.Linear(dim, len(SCENE15_CLASSES))
+        net = nn.Sequential(backbone, classifier).to(args.device)
+        for p in backbone.parameters():
+            p.requires_grad_(mode == "fine-tuned")
+        groups = [{"params": classifier.parameters(), "lr": args.lr}]
+        if mode == "fine-tuned":  # the pretrained layers move ten times more slowly than the new one
+            groups.append({"params": backbone.parameters(), "lr": args.lr / 10})
+        opt = torch.optim.SGD(groups, lr=args.lr, momentum=0.9)
+        prep = scene_transform(args.crop, mean, std)
+        train = subset(load_scene15(args.data_dir, "train", transform=prep), args.per_class)
+        test = subset(load_scene15(args.data_dir, "test", transform=prep), args.per_class)
+        tr = torch.utils.data.DataLoader(train, batch_size=32, shuffle=True, num_workers=args.workers,
+                                         generator=torch.Generator().manual_seed(args.seed))
+        te = torch.utils.data.DataLoader(test, batch_size=args.batch_size, num_workers=args.workers)
+        accs = []
+        for epoch in range(1, epochs + 1):
+            # The backbone stays in eval mode: its BatchNorm statistics and dropout are those of
+            # ImageNet training, which batches of 32 scene images would only make noisier.
+            net.eval()
+            for x, y in tqdm(tr, desc=f"{mode} epoch {epoch}", leave=False):
+                opt.zero_grad()
+                nn.functional.cross_entropy(net(x.to(args.device)), y.to(args.device)).backward()
+                opt.step()
+            net.eval()
+            correct = 0
+            with torch.no_grad():
+                for x, y in te:
+                    correct += int((net(x.to(args.device)).argmax(1).cpu() == y).sum())
+            accs.append(correct / len(test))
+            log.info("%s %s epoch %d: test accuracy %.4f", name, mode, epoch, accs[-1])
+        curves[mode] = accs
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for mode, accs in curves.items():
+        ax.plot(range(1, len(accs) + 1), accs, "o-", label=mode)
+    ax.set(xlabel="epoch", ylabel="test accuracy", title=f"{name}: new 15-way layer")
+    ax.legend()
+    save_figure(fig, args.out_dir / f"head_{name}.png")
+    result = {"model": name, "epochs": epochs, "lr": args.lr, "test_accuracy": curves}
+    save_json(result, args.out_dir / f"head_{name}.json")
+    print("; ".join(f"{mode}: " + ", ".join(f"{a:.3f}" for a in accs) for mode, accs in curves.items()))
+    return result
+
+
+# ----------------------------------------------------------------------------- command line
+
 def build_parser():
     parser, sub = cli.make_parser("tp3a_transfer", __doc__)
-    p = cli.add_command(sub, "params", params, "count the parameters of a torchvision network, "
-                        "per layer and in its fully-connected part (no weights needed)")
-    p.add_argument("--model", default="vgg16", help="torchvision model name")
+
+    def command(name, func, help_text, *groups, model_help=None):
+        p = cli.add_command(sub, name, func, help_text)
+        p.add_argument("--model", default="vgg16", help=model_help or
+                       f"network: {', '.join(NETWORKS)} (the last installs offline)")
+        for add in groups:
+            add(p)
+        return p
+
+    def data_options(p):
+        g = p.add_argument_group("features")
+        g.add_argument("--crop", action="store_true", help="resize the shorter side to 224 and crop the centre "
+                                                           "(default: resize to 224x224)")
+        g.add_argument("--cache-dir", type=Path, default=None,
+                       help="feature cache (default: OUT_DIR/features); one file per network, layer, "
+                            "preprocessing and split")
+        g.add_argument("--batch-size", type=cli.positive_int, default=32, help="images per forward pass")
+        g.add_argument("--workers", type=int, default=2, help="image-decoding processes")
+        g.add_argument("--per-class", type=cli.positive_int, default=None,
+                       help="only the first N images of each class (default: all; --quick: 8)")
+        g.add_argument("--random-weights", action="store_true", help="random weights (structure checks only)")
+
+    def layer_option(p):
+        p.add_argument("--layer", default=None, help="where to cut: vgg16 " + "/".join(VGG16_LAYERS)
+                       + " (relu7); efficientnet_lite0 " + "/".join(LAYERS[OFFLINE_MODEL]) + " (pool)")
+
+    def c_option(p):
+        p.add_argument("--C", type=cli.positive_float, default=1.0, help="the SVM's C")
+
+    def cv_options(p):
+        p.add_argument("--folds", type=cli.positive_int, default=5, help="cross-validation folds (training set)")
+
+    command("params", params, "count the parameters of a torchvision network, per layer and in its "
+            "fully-connected part (no weights needed)", model_help="torchvision model name")
+    p = command("predict", predict, "top-k ImageNet classes of image files (or of sample photos)")
+    p.add_argument("images", nargs="*", type=Path, help="image files (default: 4 photos shipped with scikit-image)")
+    p.add_argument("--top-k", type=cli.positive_int, default=5, help="classes shown per image")
+    p = command("activations", activations, "the maps of the first convolution layer for an image")
+    p.add_argument("--image", type=Path, help="image file (default: scikit-image's cat photo)")
+    p.add_argument("--random-weights", action="store_true", help="random weights (structure only)")
+    p = command("extract", extract, "extract and cache the features of both splits", data_options)
+    p.add_argument("--layers", nargs="+", help="layers to extract (default: the network's default layer)")
+    command("svm", svm, "LinearSVC on the features, test accuracy", data_options, layer_option, c_option)
+    command("csweep", csweep, "C sweep: chosen by cross-validation on the training set", data_options,
+            layer_option, cv_options)
+    p = command("layers", layers, "layer sweep: size, best C (CV) and test accuracy per layer", data_options, cv_options)
+    p.add_argument("--layers", nargs="+", help="layers (default: all but pool1-pool3, whose features are huge)")
+    p.add_argument("--Cs", type=float, nargs="+", default=[0.1, 1.0, 10.0], help="values of C tried by CV")
+    p = command("networks", networks, "other pretrained networks at their penultimate layer", data_options, c_option)
+    p.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(NETWORKS), help="networks compared")
+    p = command("pca", pca, "PCA before the SVM: accuracy and fit time against components", data_options,
+                layer_option, c_option)
+    p.add_argument("--components", type=int, nargs="+", default=[16, 32, 64, 128, 256, 512, 1024],
+                   help="numbers of components (the 90%%-variance point and all are added)")
+    p = command("head", head, "a new 15-way layer, backbone frozen and fine-tuned; accuracy per epoch", data_options)
+    p.add_argument("--modes", nargs="+", choices=("frozen", "fine-tuned"), default=["frozen", "fine-tuned"],
+                   help="train the new layer alone, or the whole network")
+    p.add_argument("--epochs", type=cli.positive_int, default=5, help="passes over the 1,500 training images")
+    p.add_argument("--lr", type=cli.positive_float, default=0.01,
+                   help="SGD learning rate of the new layer (the pretrained layers, when fine-tuned, use a tenth)")
     return parser
 
 
+def prepare(args) -> None:
+    """Defaults that depend on other options."""
+    if getattr(args, "cache_dir", "absent") is None:
+        args.cache_dir = Path(args.out_dir) / "features"
+    if args.quick and hasattr(args, "per_class") and args.per_class is None:
+        args.per_class = QUICK["per_class"]
+
+
 def main(argv=None) -> int:
-    return cli.run(build_parser(), argv)
+    parser = build_parser()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for p in action.choices.values():
+                func = p.get_default("func")
+                p.set_defaults(func=lambda args, f=func: (prepare(args), f(args))[1])
+    return cli.run(parser, argv)
 
 
 if __name__ == "__main__":
