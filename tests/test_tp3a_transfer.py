@@ -1,13 +1,129 @@
-"""Practical 3-a: what exists so far (the parameter count)."""
+"""Practical 3-a: the student functions on values, and every subcommand with --quick on a
+small subset of the real 15 Scene, with the offline EfficientNet-Lite0."""
 import json
 
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+from tests.conftest import require
 from tp3a_transfer import main as transfer_main
+from tp3a_transfer.features import accuracy, choose_C, cut_vgg16, extract_features, scene_transform, train_svm
 
 
 def test_params_prints_the_vgg16_count_and_writes_its_table(tmp_path, capsys):
     assert transfer_main.main(["params", "--out-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "138,357,544" in out and "123,642,856  (89.4%)" in out
+    assert "138,357,544" in out and "123,642,856  (89.4%)" in out and "output: 1000 scores" in out
     result = json.loads((tmp_path / "params_vgg16.json").read_text())
     assert result["total"] == 138_357_544 and len(result["layers"]) == 32
     assert "| features.0.weight | [64, 3, 3, 3] | 1,728 |" in (tmp_path / "params_vgg16.md").read_text()
+
+
+def test_vgg16_cuts_share_the_layers_and_have_the_course_sizes():
+    vgg = torchvision.models.vgg16(weights=None).eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        sizes = {layer: cut_vgg16(vgg, layer)(x).shape[1] for layer in ("pool1", "pool3", "pool5", "relu6", "relu7", "fc8")}
+        assert torch.allclose(cut_vgg16(vgg, "fc8")(x), vgg(x), atol=1e-5)
+        assert (cut_vgg16(vgg, "relu6")(x) >= 0).all()
+    assert sizes == {"pool1": 64 * 112 * 112, "pool3": 256 * 28 * 28, "pool5": 25088, "relu6": 4096,
+                     "relu7": 4096, "fc8": 1000}
+    assert cut_vgg16(vgg, "relu7")[0] is vgg.features  # a view of the network, not a copy
+    with pytest.raises(ValueError, match="relu7"):
+        cut_vgg16(vgg, "conv9")
+
+
+def test_scene_transform_on_a_grey_image():
+    grey = Image.fromarray(np.full((120, 200), 128, np.uint8), mode="L")
+    x = scene_transform()(grey)
+    expected = (128 / 255 - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225])
+    assert x.shape == (3, 224, 224)
+    assert torch.allclose(x[:, 100, 100], expected, atol=1e-5)
+    assert scene_transform(crop=True, mean=(0.5,) * 3, std=(0.5,) * 3)(grey).shape == (3, 224, 224)
+
+
+def test_features_are_unit_rows_and_the_svm_reads_them():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 5))
+    images, labels = torch.randn(9, 3, 2, 2), torch.arange(9) % 3
+    X, y = extract_features(model, [(images[:5], labels[:5]), (images[5:], labels[5:])], progress=False)
+    assert X.shape == (9, 5) and np.allclose(np.linalg.norm(X, axis=1), 1, atol=1e-6)
+    assert y.tolist() == labels.tolist()
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 20))
+    Xtr = centres[np.arange(60) % 3] + 0.1 * rng.normal(size=(60, 20))
+    ytr = np.arange(60) % 3
+    svm = train_svm(Xtr, ytr)
+    assert accuracy(svm, Xtr, ytr) == 1.0
+    best, scores = choose_C(Xtr, ytr, [0.01, 1.0], folds=3)
+    assert best in (0.01, 1.0) and len(scores) == 2 and max(scores) == 1.0
+
+
+@pytest.fixture
+def scene(shared_data):
+    return require(shared_data / "15SceneData", "the 15 Scene dataset")
+
+
+def test_quick_pipeline_on_15_scene_with_the_offline_model(scene, tmp_path, monkeypatch, capsys):
+    base = ["--quick", "--data-dir", str(scene.parent), "--out-dir", str(tmp_path)]
+    model = ["--model", "efficientnet_lite0", "--workers", "0"]
+    assert transfer_main.main(["svm"] + model + base) == 0
+    svm = json.loads((tmp_path / "svm_efficientnet_lite0_pool.json").read_text())
+    # --quick: 8 images per class, 120 train and 120 test. Measured 0.875 (C=1).
+    assert svm["train"] == svm["test"] == 120 and svm["dim"] == 1280 and svm["test_accuracy"] > 0.75
+    cached = sorted(p.name for p in (tmp_path / "features").iterdir())
+    assert cached == ["efficientnet_lite0_pool_resize_test_8pc.npz", "efficientnet_lite0_pool_resize_train_8pc.npz"]
+
+    # Every SVM experiment now reads the cache: the network must not even be built.
+    def no_network(*a, **k):
+        raise AssertionError("the network was loaded although the features are cached")
+
+    monkeypatch.setattr(transfer_main, "network", no_network)
+    for command in (["svm", "--C", "10"], ["csweep", "--folds", "3"], ["pca"]):
+        assert transfer_main.main(command + model + base) == 0, command
+    csweep = json.loads((tmp_path / "csweep_efficientnet_lite0_pool.json").read_text())
+    assert csweep["best_C"] == csweep["Cs"][int(np.argmax(csweep["cv_accuracy"]))]
+    pca = json.loads((tmp_path / "pca_efficientnet_lite0_pool.json").read_text())
+    assert [r["components"] for r in pca["runs"]][-1] == 120 and 0 < pca["components_for_90_percent"] <= 120
+    for figure in ("csweep_efficientnet_lite0_pool.png", "pca_efficientnet_lite0_pool.png"):
+        assert (tmp_path / figure).stat().st_size > 10_000
+
+
+def test_quick_layers_networks_head_predict_activations(scene, tmp_path, no_network, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no course weights anywhere
+    base = ["--quick", "--data-dir", str(scene.parent), "--out-dir", str(tmp_path), "--workers", "0"]
+    model = ["--model", "efficientnet_lite0"]
+    assert transfer_main.main(["layers", "--layers", "block5", "logits", "--folds", "3"] + model + base) == 0
+    layers = json.loads((tmp_path / "layers_efficientnet_lite0.json").read_text())["layers"]
+    assert [(r["layer"], r["dim"]) for r in layers] == [("block5", 192), ("logits", 1000)]
+    assert transfer_main.main(["networks", "--networks", "efficientnet_lite0", "resnet18"] + base) == 0
+    nets = {r["model"]: r for r in json.loads((tmp_path / "networks.json").read_text())["networks"]}
+    assert nets["efficientnet_lite0"]["test_accuracy"] > 0.75
+    assert "resnet18-f37072fd.pth" in nets["resnet18"]["error"]  # says which file is missing
+    assert transfer_main.main(["head", "--modes", "frozen"] + model + base) == 0
+    head = json.loads((tmp_path / "head_efficientnet_lite0.json").read_text())
+    assert len(head["test_accuracy"]["frozen"]) == 1
+    assert transfer_main.main(["predict"] + model + ["--out-dir", str(tmp_path)]) == 0
+    top = json.loads((tmp_path / "predict_efficientnet_lite0.json").read_text())["images"][0]["top"]
+    assert top[0]["name"] in ("tiger cat", "Egyptian cat", "tabby") and len(top) == 5
+    assert transfer_main.main(["activations", "--model", "vgg16", "--random-weights", "--out-dir", str(tmp_path)]) == 0
+    assert (tmp_path / "activations_vgg16.png").stat().st_size > 10_000
+
+
+def test_bad_options_are_refused_in_one_line(tmp_path, capsys):
+    out = ["--out-dir", str(tmp_path)]
+    assert transfer_main.main(["svm", "--layer", "conv9", "--data-dir", str(tmp_path)] + out) == 2
+    assert "vgg16 has no layer 'conv9'" in capsys.readouterr().err
+    assert transfer_main.main(["predict", "--model", "efficientnet_lite0", str(tmp_path / "none.jpg")] + out) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert transfer_main.main(["svm", "--model", "efficientnet_lite0", "--data-dir", str(tmp_path)] + out) == 2
+    assert "15 Scene train set not found" in capsys.readouterr().err
+
+
+def test_every_subcommand_takes_the_network_option():
+    parser = transfer_main.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, p in sub.choices.items():
+        assert p.get_default("model") == "vgg16", name
