@@ -99,12 +99,18 @@ def make_parser(practical: str, description: str, default_command: str | None = 
     return parser, sub
 
 
-def add_command(subparsers, name: str, func, help: str, description: str | None = None):
-    """Add subcommand ``name`` that calls ``func(args)``; return its parser for options."""
+def add_command(subparsers, name: str, func, help: str, description: str | None = None, options=()):
+    """Add subcommand ``name`` that calls ``func(args)``; return its parser for options.
+
+    ``options``: functions ``add(parser)`` that add groups of options shared by several
+    subcommands (a ``--model`` option, the data options, ...), applied in order.
+    """
     p = subparsers.add_parser(name, help=help, description=description or help,
                               formatter_class=_Formatter)
     _add_shared(p, "", suppress=True)
     p.set_defaults(func=func)
+    for add in options:
+        add(p)
     return p
 
 

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from common.errors import DataError
+from common.errors import DataError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -116,3 +116,20 @@ def deprocess(x: torch.Tensor, mean: Sequence[float], std: Sequence[float],
     if as_uint8:
         img = np.rint(img * 255.0).astype(np.uint8)
     return img[0] if single else img
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """An image file as a uint8 RGB array (H, W, 3); a grey image is replicated on 3 channels.
+
+    Raises:
+        UserError: the file does not exist or is not an image PIL can read.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except FileNotFoundError:
+        raise UserError(f"image file {path} does not exist") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise UserError(f"{path} is not an image file PIL can read ({e})") from None

@@ -233,3 +233,22 @@ def load_efficientnet_lite0(pretrained: bool = True) -> nn.Module:
                                f"{EFFICIENTNET_LITE0_PACKAGE}") from e
         model.load_state_dict(_map_by_position(state, model.state_dict(), path))
     return model.eval()
+
+
+OFFLINE_MODEL = "efficientnet_lite0"
+
+
+def load_frozen(name: str, pretrained: bool = True) -> tuple[nn.Module, tuple, tuple]:
+    """A frozen ImageNet classifier and its input normalisation ``(model, mean, std)``.
+
+    ``name`` is a torchvision classification model or ``"efficientnet_lite0"``; the model is
+    in eval mode with no parameter gradients (the practicals differentiate with respect to
+    images, or train new layers added on top). ``pretrained=False``: random weights, no file.
+    """
+    if name == OFFLINE_MODEL:
+        model, mean, std = load_efficientnet_lite0(pretrained), EFFICIENTNET_LITE0_MEAN, EFFICIENTNET_LITE0_STD
+    else:
+        model, mean, std = load_torchvision_model(name, "DEFAULT" if pretrained else None), IMAGENET_MEAN, IMAGENET_STD
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval(), mean, std

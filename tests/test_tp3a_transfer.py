@@ -80,7 +80,7 @@ def test_quick_pipeline_on_15_scene_with_the_offline_model(scene, tmp_path, monk
     def no_network(*a, **k):
         raise AssertionError("the network was loaded although the features are cached")
 
-    monkeypatch.setattr(transfer_main, "network", no_network)
+    monkeypatch.setattr(transfer_main, "load_frozen", no_network)
     for command in (["svm", "--C", "10"], ["csweep", "--folds", "3"], ["pca"]):
         assert transfer_main.main(command + model + base) == 0, command
     csweep = json.loads((tmp_path / "csweep_efficientnet_lite0_pool.json").read_text())

@@ -3,7 +3,6 @@ on the offline ImageNet model (EfficientNet-Lite0)."""
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 import torch.nn as nn

@@ -10,7 +10,6 @@ Run from the repository root, for example:
   python tp3a_transfer/main.py params
   python tp3a_transfer/main.py svm --model efficientnet_lite0
 """
-import argparse
 import logging
 import sys
 import time
@@ -28,9 +27,8 @@ from common import cli  # noqa: E402
 from common.datasets import SCENE15_CLASSES, load_scene15  # noqa: E402
 from common.errors import UserError, WeightsError  # noqa: E402
 from common.plotting import plt, save_figure, save_image_table  # noqa: E402
-from common.pretrained import (EFFICIENTNET_LITE0_MEAN, EFFICIENTNET_LITE0_STD, IMAGENET_MEAN,  # noqa: E402
-                               IMAGENET_STD, imagenet_categories, load_efficientnet_lite0,
-                               load_torchvision_model)
+from common.imagenet import read_rgb  # noqa: E402
+from common.pretrained import OFFLINE_MODEL, imagenet_categories, load_frozen, load_torchvision_model  # noqa: E402
 from common.results import markdown_table, save_json  # noqa: E402
 from tp3a_transfer.features import (VGG16_LAYERS, accuracy, choose_C, cut_vgg16,  # noqa: E402
                                     extract_features, scene_transform, train_svm)
@@ -38,7 +36,6 @@ from tp3a_transfer.parameters import count_linear_parameters, count_parameters, 
 
 log = logging.getLogger("tp3a_transfer")
 
-OFFLINE_MODEL = "efficientnet_lite0"
 # Where each network can be cut, and its default ("the penultimate layer").
 LAYERS = {"vgg16": VGG16_LAYERS, "alexnet": ("relu7",), "resnet18": ("pool",), "resnet50": ("pool",),
           OFFLINE_MODEL: ("block3", "block4", "block5", "block6", "pool", "logits")}
@@ -69,17 +66,6 @@ class EfficientNetCut(nn.Module):
         return m.forward_head(h, pre_logits=self.layer == "pool")
 
 
-def network(name: str, random_weights: bool = False) -> tuple[nn.Module, tuple, tuple]:
-    """A frozen classifier and its input normalisation ``(model, mean, std)``."""
-    if name == OFFLINE_MODEL:
-        model, mean, std = load_efficientnet_lite0(pretrained=not random_weights), EFFICIENTNET_LITE0_MEAN, EFFICIENTNET_LITE0_STD
-    else:
-        model, mean, std = load_torchvision_model(name, None if random_weights else "DEFAULT"), IMAGENET_MEAN, IMAGENET_STD
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model.eval(), mean, std
-
-
 def cut(name: str, model: nn.Module, layer: str) -> nn.Module:
     """The network ``name`` up to ``layer`` (see :data:`LAYERS`)."""
     if name == "vgg16":
@@ -104,6 +90,15 @@ def check_layer(name: str, layer: str | None) -> str:
 
 # ----------------------------------------------------------------------------- features, cached
 
+def per_class(args) -> int | None:
+    """Images kept per class: --per-class, else 8 in --quick mode, else all (None)."""
+    return args.per_class or (QUICK["per_class"] if args.quick else None)
+
+
+def cache_dir(args) -> Path:
+    return args.cache_dir or Path(args.out_dir) / "features"
+
+
 def subset(dataset, per_class: int | None):
     """The first ``per_class`` images of each class (all when None)."""
     if per_class is None:
@@ -118,23 +113,26 @@ def subset(dataset, per_class: int | None):
 
 def cache_path(args, name: str, layer: str, split: str) -> Path:
     prep = "crop" if args.crop else "resize"
-    size = f"_{args.per_class}pc" if args.per_class else ""
-    weights = "_random" if getattr(args, "random_weights", False) else ""
-    return args.cache_dir / f"{name}{weights}_{layer}_{prep}_{split}{size}.npz"
+    size = f"_{per_class(args)}pc" if per_class(args) else ""
+    weights = "_random" if args.random_weights else ""
+    return cache_dir(args) / f"{name}{weights}_{layer}_{prep}_{split}{size}.npz"
 
 
-def features(args, name: str, layer: str, split: str, _loaded={}) -> tuple[np.ndarray, np.ndarray]:
+_LOADED: dict = {}  # the last network loaded for extraction: both splits share it
+
+
+def features(args, name: str, layer: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Features of one split, from the cache when there, else extracted once and cached."""
     path = cache_path(args, name, layer, split)
     if path.exists():
         with np.load(path) as f:
             return f["X"], f["y"]
-    key = (name, getattr(args, "random_weights", False))
-    if key not in _loaded:
-        _loaded.clear()
-        _loaded[key] = network(name, key[1])
-    model, mean, std = _loaded[key]
-    data = subset(load_scene15(args.data_dir, split, transform=scene_transform(args.crop, mean, std)), args.per_class)
+    key = (name, args.random_weights)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = load_frozen(name, pretrained=not args.random_weights)
+    model, mean, std = _LOADED[key]
+    data = subset(load_scene15(args.data_dir, split, transform=scene_transform(args.crop, mean, std)), per_class(args))
     loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size, num_workers=args.workers)
     start = time.perf_counter()
     X, y = extract_features(cut(name, model, layer).to(args.device), loader, args.device)
@@ -186,28 +184,13 @@ def sample_photos() -> list[tuple[str, np.ndarray]]:
     return [(n, getattr(data, n)()) for n in ("chelsea", "coffee", "astronaut", "rocket")]
 
 
-def read_images(paths) -> list[tuple[str, np.ndarray]]:
-    from PIL import Image, UnidentifiedImageError
-
-    out = []
-    for p in paths:
-        try:
-            with Image.open(p) as im:
-                out.append((Path(p).name, np.asarray(im.convert("RGB"))))
-        except FileNotFoundError:
-            raise UserError(f"image file {p} does not exist") from None
-        except (UnidentifiedImageError, OSError) as e:
-            raise UserError(f"{p} is not an image file PIL can read ({e})") from None
-    return out
-
-
 def predict(args) -> dict:
     """Question 3: top-k ImageNet classes (logit and probability) of image files."""
     from PIL import Image
 
-    model, mean, std = network(args.model)
+    model, mean, std = load_frozen(args.model)
     names = imagenet_categories()
-    photos = read_images(args.images) if args.images else sample_photos()
+    photos = [(Path(p).name, read_rgb(p)) for p in args.images] if args.images else sample_photos()
     prep = scene_transform(True, mean, std)
     x = torch.stack([prep(Image.fromarray(a)) for _, a in photos])
     with torch.no_grad():
@@ -231,8 +214,8 @@ def activations(args) -> dict:
     """Question 4: the maps of the first convolution layer (after its ReLU) for an image."""
     from PIL import Image
 
-    model, mean, std = network(args.model, args.random_weights)
-    name, image = (read_images([args.image]) if args.image else sample_photos()[:1])[0]
+    model, mean, std = load_frozen(args.model, pretrained=not args.random_weights)
+    name, image = (args.image.name, read_rgb(args.image)) if args.image else sample_photos()[0]
     x = scene_transform(True, mean, std)(Image.fromarray(image))[None]
     if args.model == "vgg16" or args.model == "alexnet":
         first = model.features[:2]  # Conv2d, ReLU
@@ -303,11 +286,11 @@ def csweep(args) -> dict:
     save_figure(fig, args.out_dir / f"csweep_{args.model}_{layer}.png")
     rows = [[f"{C:g}", f"{c:.4f}", f"{t:.4f}"] for C, c, t in zip(C_GRID, cv, test)]
     table = markdown_table(["C", "CV accuracy (train)", "test accuracy"], rows)
-    (args.out_dir / f"csweep_{args.model}_{layer}.md").write_text(table + "\n")
+    (args.out_dir / f"csweep_{args.model}_{layer}.md").write_text(table)
     result = {"model": args.model, "layer": layer, "Cs": list(C_GRID), "cv_accuracy": cv, "test_accuracy": test,
               "best_C": best, "test_accuracy_at_best_C": final}
     save_json(result, args.out_dir / f"csweep_{args.model}_{layer}.json")
-    print(table + f"\nC chosen by cross-validation on the training set: {best:g}; its test accuracy {final:.4f}")
+    print(table + f"C chosen by cross-validation on the training set: {best:g}; its test accuracy {final:.4f}")
     return result
 
 
@@ -326,9 +309,9 @@ def layers(args) -> dict:
                                  "cv_accuracy": max(cv), "test_accuracy": acc})
         rows.append([layer, f"{Xtr.shape[1]:,}", f"{best:g}", f"{max(cv):.4f}", f"{acc:.4f}"])
     table = markdown_table(["layer", "size", "best C (CV)", "CV accuracy", "test accuracy"], rows)
-    (args.out_dir / f"layers_{args.model}.md").write_text(table + "\n")
+    (args.out_dir / f"layers_{args.model}.md").write_text(table)
     save_json(result, args.out_dir / f"layers_{args.model}.json")
-    print(table)
+    print(table, end="")
     return result
 
 
@@ -348,9 +331,9 @@ def networks(args) -> dict:
         result["networks"].append({"model": name, "layer": layer, "dim": int(Xtr.shape[1]), "test_accuracy": acc})
         rows.append([name, layer, f"{Xtr.shape[1]:,}", f"{acc:.4f}"])
     table = markdown_table(["network", "layer", "size", f"test accuracy (C={args.C:g})"], rows)
-    (args.out_dir / "networks.md").write_text(table + "\n")
+    (args.out_dir / "networks.md").write_text(table)
     save_json(result, args.out_dir / "networks.json")
-    print(table)
+    print(table, end="")
     return result
 
 
@@ -391,12 +374,23 @@ def pca(args) -> dict:
     rows = [[r["components"], f"{r['variance']:.3f}", f"{r['test_accuracy']:.4f}", f"{r['fit_seconds']:.2f}"] for r in runs]
     rows.append([f"none ({Xtr.shape[1]})", "1", f"{plain:.4f}", f"{plain_fit:.2f}"])
     table = markdown_table(["components", "variance kept", "test accuracy", "fit time (s)"], rows)
-    (args.out_dir / f"pca_{args.model}_{layer}.md").write_text(table + "\n")
+    (args.out_dir / f"pca_{args.model}_{layer}.md").write_text(table)
     result = {"model": args.model, "layer": layer, "components_for_90_percent": ninety, "runs": runs,
               "no_pca": {"test_accuracy": plain, "fit_seconds": plain_fit}}
     save_json(result, args.out_dir / f"pca_{args.model}_{layer}.json")
-    print(table + f"\n90% of the variance: {ninety} components of {Xtr.shape[1]}")
+    print(table + f"90% of the variance: {ninety} components of {Xtr.shape[1]}")
     return result
+
+
+@torch.no_grad()
+def backbone_outputs(backbone: nn.Module, dataset, args) -> torch.utils.data.TensorDataset:
+    """The frozen backbone's (unnormalised) outputs for every image, with the labels."""
+    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers)
+    outputs, labels = [], []
+    for x, y in tqdm(loader, desc="frozen backbone", leave=False):
+        outputs.append(backbone(x.to(args.device)).cpu())
+        labels.append(y)
+    return torch.utils.data.TensorDataset(torch.cat(outputs), torch.cat(labels))
 
 
 def head(args) -> dict:
@@ -410,27 +404,34 @@ def head(args) -> dict:
     curves = {}
     for mode in args.modes:
         torch.manual_seed(args.seed)
-        model, mean, std = network(name, args.random_weights)
+        model, mean, std = load_frozen(name, pretrained=not args.random_weights)
         backbone = cut(name, model, layer)
         dim = backbone(torch.zeros(1, 3, 224, 224)).shape[1]
         classifier = nn.Linear(dim, len(SCENE15_CLASSES))
-        net = nn.Sequential(backbone, classifier).to(args.device)
-        for p in backbone.parameters():
-            p.requires_grad_(mode == "fine-tuned")
-        groups = [{"params": classifier.parameters(), "lr": args.lr}]
-        if mode == "fine-tuned":  # the pretrained layers move ten times more slowly than the new one
-            groups.append({"params": backbone.parameters(), "lr": args.lr / 10})
-        opt = torch.optim.SGD(groups, lr=args.lr, momentum=0.9)
         prep = scene_transform(args.crop, mean, std)
-        train = subset(load_scene15(args.data_dir, "train", transform=prep), args.per_class)
-        test = subset(load_scene15(args.data_dir, "test", transform=prep), args.per_class)
-        tr = torch.utils.data.DataLoader(train, batch_size=32, shuffle=True, num_workers=args.workers,
+        train = subset(load_scene15(args.data_dir, "train", transform=prep), per_class(args))
+        test = subset(load_scene15(args.data_dir, "test", transform=prep), per_class(args))
+        # The backbone stays in eval mode: its BatchNorm statistics and dropout are those of
+        # ImageNet training, which batches of 32 scene images would only make noisier. Frozen,
+        # it then gives the same outputs at every epoch: compute them once, train the layer on them.
+        backbone.to(args.device)
+        workers = args.workers
+        if mode == "frozen":
+            train, test = backbone_outputs(backbone, train, args), backbone_outputs(backbone, test, args)
+            net, workers = classifier.to(args.device), 0
+            opt = torch.optim.SGD(classifier.parameters(), lr=args.lr, momentum=0.9)
+        else:
+            net = nn.Sequential(backbone, classifier).to(args.device)
+            for p in backbone.parameters():
+                p.requires_grad_(True)
+            # The pretrained layers move ten times more slowly than the new one.
+            opt = torch.optim.SGD([{"params": classifier.parameters(), "lr": args.lr},
+                                   {"params": backbone.parameters(), "lr": args.lr / 10}], lr=args.lr, momentum=0.9)
+        tr = torch.utils.data.DataLoader(train, batch_size=32, shuffle=True, num_workers=workers,
                                          generator=torch.Generator().manual_seed(args.seed))
-        te = torch.utils.data.DataLoader(test, batch_size=args.batch_size, num_workers=args.workers)
+        te = torch.utils.data.DataLoader(test, batch_size=args.batch_size, num_workers=workers)
         accs = []
         for epoch in range(1, epochs + 1):
-            # The backbone stays in eval mode: its BatchNorm statistics and dropout are those of
-            # ImageNet training, which batches of 32 scene images would only make noisier.
             net.eval()
             for x, y in tqdm(tr, desc=f"{mode} epoch {epoch}", leave=False):
                 opt.zero_grad()
@@ -461,13 +462,11 @@ def head(args) -> dict:
 def build_parser():
     parser, sub = cli.make_parser("tp3a_transfer", __doc__)
 
-    def command(name, func, help_text, *groups, model_help=None):
-        p = cli.add_command(sub, name, func, help_text)
-        p.add_argument("--model", default="vgg16", help=model_help or
-                       f"network: {', '.join(NETWORKS)} (the last installs offline)")
-        for add in groups:
-            add(p)
-        return p
+    def model_option(p):
+        p.add_argument("--model", default="vgg16", help=f"network: {', '.join(NETWORKS)} (the last installs offline)")
+
+    def command(name, func, help_text, *groups):
+        return cli.add_command(sub, name, func, help_text, options=(model_option, *groups))
 
     def data_options(p):
         g = p.add_argument_group("features")
@@ -492,8 +491,9 @@ def build_parser():
     def cv_options(p):
         p.add_argument("--folds", type=cli.positive_int, default=5, help="cross-validation folds (training set)")
 
-    command("params", params, "count the parameters of a torchvision network, per layer and in its "
-            "fully-connected part (no weights needed)", model_help="torchvision model name")
+    p = cli.add_command(sub, "params", params, "count the parameters of a torchvision network, per layer and "
+                        "in its fully-connected part (no weights needed)")
+    p.add_argument("--model", default="vgg16", help="torchvision model name")
     p = command("predict", predict, "top-k ImageNet classes of image files (or of sample photos)")
     p.add_argument("images", nargs="*", type=Path, help="image files (default: 4 photos shipped with scikit-image)")
     p.add_argument("--top-k", type=cli.positive_int, default=5, help="classes shown per image")
@@ -523,22 +523,8 @@ def build_parser():
     return parser
 
 
-def prepare(args) -> None:
-    """Defaults that depend on other options."""
-    if getattr(args, "cache_dir", "absent") is None:
-        args.cache_dir = Path(args.out_dir) / "features"
-    if args.quick and hasattr(args, "per_class") and args.per_class is None:
-        args.per_class = QUICK["per_class"]
-
-
 def main(argv=None) -> int:
-    parser = build_parser()
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for p in action.choices.values():
-                func = p.get_default("func")
-                p.set_defaults(func=lambda args, f=func: (prepare(args), f(args))[1])
-    return cli.run(parser, argv)
+    return cli.run(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -27,18 +27,15 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from common import cli  # noqa: E402
 from common.errors import UserError  # noqa: E402
-from common.imagenet import deprocess, load_imagenet_val_25, to_tensor_batch  # noqa: E402
+from common.imagenet import deprocess, load_imagenet_val_25, read_rgb, to_tensor_batch  # noqa: E402
 from common.plotting import save_image_table  # noqa: E402
-from common.pretrained import (EFFICIENTNET_LITE0_MEAN, EFFICIENTNET_LITE0_STD, IMAGENET_MEAN,  # noqa: E402
-                               IMAGENET_STD, imagenet_categories, load_efficientnet_lite0,
-                               load_torchvision_model)
-from common.results import markdown_table, save_config, save_json  # noqa: E402
+from common.pretrained import OFFLINE_MODEL, imagenet_categories, load_frozen  # noqa: E402
+from common.results import markdown_table, save_json  # noqa: E402
 from tp3b_visualization.visualization import (compute_saliency_maps, create_class_visualization,  # noqa: E402
                                               make_fooling_image)
 
 log = logging.getLogger("tp3b_visualization")
 
-OFFLINE_MODEL = "efficientnet_lite0"
 # The course's classes for class visualization (ImageNet indices): tarantula, gorilla,
 # hourglass, wine bottle, snail, tabby cat.
 CLASSES = ("tarantula", "gorilla", "hourglass", "wine bottle", "snail", "tabby")
@@ -49,14 +46,9 @@ QUICK = {"fool_images": 4, "iterations": 10, "classes": 2, "sweep_values": 2}
 # ----------------------------------------------------------------------------- models and images
 
 def load_model(name: str, device, random_weights: bool = False) -> tuple[torch.nn.Module, tuple, tuple]:
-    """A frozen ImageNet network and its normalisation ``(model, mean, std)``."""
-    if name == OFFLINE_MODEL:
-        model, mean, std = load_efficientnet_lite0(pretrained=not random_weights), EFFICIENTNET_LITE0_MEAN, EFFICIENTNET_LITE0_STD
-    else:
-        model, mean, std = load_torchvision_model(name, None if random_weights else "DEFAULT"), IMAGENET_MEAN, IMAGENET_STD
-    for p in model.parameters():
-        p.requires_grad_(False)  # we differentiate with respect to images, never weights
-    return model.eval().to(device), mean, std
+    """A frozen ImageNet network on ``device`` and its normalisation ``(model, mean, std)``."""
+    model, mean, std = load_frozen(name, pretrained=not random_weights)
+    return model.to(device), mean, std
 
 
 def class_index(text: str) -> int:
@@ -84,20 +76,11 @@ def class_index(text: str) -> int:
 
 def read_image_files(paths) -> np.ndarray:
     """Image files resized (shorter side 224) and centre-cropped to uint8 (N, 224, 224, 3)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
     from torchvision.transforms import CenterCrop, Resize
 
-    out = []
-    for path in paths:
-        try:
-            with Image.open(path) as im:
-                im = CenterCrop(224)(Resize(224)(im.convert("RGB")))
-                out.append(np.asarray(im, dtype=np.uint8))
-        except FileNotFoundError:
-            raise UserError(f"image file {path} does not exist") from None
-        except (UnidentifiedImageError, OSError) as e:
-            raise UserError(f"{path} is not an image file PIL can read ({e})") from None
-    return np.stack(out)
+    square = [CenterCrop(224)(Resize(224)(Image.fromarray(read_rgb(path)))) for path in paths]
+    return np.stack([np.asarray(im, dtype=np.uint8) for im in square])
 
 
 def predict(model, x: torch.Tensor, device, batch: int = 25) -> torch.Tensor:
@@ -262,8 +245,8 @@ def fooling(args) -> dict:
     header = (f"{args.model}, target {args.target} ({names[args.target]}), budget {args.max_iter} iterations; "
               f"gradient ascent: L2 step {args.step} (normalised image); PGD: eps {args.pgd_eps}/255, "
               f"step {args.pgd_step}/255\n\n")
-    (args.out_dir / f"fooling_{args.model}.md").write_text(header + table + "\n")
-    print(header + table)
+    (args.out_dir / f"fooling_{args.model}.md").write_text(header + table)
+    print(header + table, end="")
     print(f"figure {figure}")
     return result
 
@@ -473,15 +456,14 @@ def run_all(args) -> dict:
 def build_parser():
     parser, sub = cli.make_parser("tp3b_visualization", __doc__)
 
-    def command(name, func, help_text, *groups):
-        p = cli.add_command(sub, name, func, help_text)
+    def model_option(p):
         p.add_argument("--model", default="squeezenet1_1",
                        help=f"network: a torchvision classification model (squeezenet1_1, vgg16, resnet18, ...; "
                             f"their ImageNet weights come through the torch hub cache) or {OFFLINE_MODEL} "
                             f"(installs offline)")
-        for add in groups:
-            add(p)
-        return p
+
+    def command(name, func, help_text, *groups):
+        return cli.add_command(sub, name, func, help_text, options=(model_option, *groups))
 
     def fool_options(p):
         g = p.add_argument_group("fooling")
