@@ -21,7 +21,19 @@ def main(argv=None) -> int:
     p.add_argument("submissions", type=Path, help="folder holding one entry per student")
     p.add_argument("--out", type=Path, required=True, help="where the gradebook and reports go")
     p.add_argument("--practical", default="all", help="grade only this practical")
-    p.add_argument("--workers", type=int, default=1, help="submissions graded in parallel")
+    p.add_argument("--workers", type=int, default=1,
+                   help="submissions graded in parallel (one core each; every check uses one thread)")
+    p.add_argument("--check", dest="only", action="append", metavar="ID",
+                   help="grade only this check (repeat for several); the gradebook then has these columns only")
+    p.add_argument("--student", dest="students", action="append", metavar="NAME",
+                   help="grade this student again even if unchanged (repeat for several); the others "
+                        "are kept from OUT when their submission and the grader are unchanged")
+    p.add_argument("--regrade", action="store_true",
+                   help="grade every student again, even those whose submission and grader are unchanged")
+    p.add_argument("--memory-mb", type=int, default=4096, help="memory limit of each check's process")
+    p.add_argument("--output-mb", type=int, default=64, help="limit on what a check's process prints or writes")
+    p.add_argument("--sandbox", choices=("auto", "off"), default="auto",
+                   help="auto: no network and other folders hidden, where Linux user namespaces allow it")
     p = sub.add_parser("selftest", help="every check passes on the reference and fails on the "
                                         "stub and on its mutants")
     p.add_argument("practical", nargs="?", default="all")
@@ -47,9 +59,15 @@ def main(argv=None) -> int:
 
         if not args.submissions.is_dir():
             parser.error(f"{args.submissions} is not a folder")
+        from grading.runner import Limits
+
         if args.workers < 1:
             parser.error("--workers must be at least 1")
-        reports = grade(args.submissions, args.out, args.practical, args.workers)
+        if args.memory_mb < 256 or args.output_mb < 1:
+            parser.error("--memory-mb must be at least 256 and --output-mb at least 1")
+        limits = Limits(memory_mb=args.memory_mb, output_mb=args.output_mb, sandbox=args.sandbox)
+        reports = grade(args.submissions, args.out, args.practical, args.workers, limits,
+                        only=args.only, regrade=args.regrade or args.students or False)
         for r in sorted(reports, key=lambda r: r["student"]):
             print(f"{r['student']}: {r['score']:g}/{r['max_score']:g}")
         print(f"gradebook: {args.out / 'gradebook.csv'}; feedback in {args.out / 'students'}")

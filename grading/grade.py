@@ -5,19 +5,20 @@ a temporary tree made of the student release with the student's files copied ove
 the reference solution is never importable, and the submission itself is never touched.
 """
 import csv
+import hashlib
 import json
 import logging
 import shutil
 import tempfile
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from tqdm import tqdm
 
-from grading.registry import Check, select
-from grading.release import MANIFEST, REPO, release
-from grading.runner import grader_copy, run_check
+from grading.registry import PRACTICALS, Check, select
+from grading.release import REPO, release
+from grading.runner import Limits, grader_copy, isolation, run_check
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +26,10 @@ MARK = {"passed": "PASS", "failed": "FAIL", "timeout": "TIME", "crashed": "CRSH"
 
 
 def run_checks(checks: list[Check], tree: Path, grader: Path, threads: int = 1,
-               progress: bool = False, desc: str = "") -> list[dict]:
+               progress: bool = False, desc: str = "", limits: Limits = Limits(), hide=()) -> list[dict]:
     results = []
     for c in tqdm(checks, desc=desc or "checks", disable=not progress, leave=False):
-        r = run_check(c, tree, grader, threads=threads)
+        r = run_check(c, tree, grader, threads=threads, limits=limits, hide=hide)
         r.update(title=c.title, hidden=c.hidden, practical=c.practical)
         results.append(r)
     return results
@@ -111,18 +112,52 @@ def assemble(entry: Path, base: Path, student_files: dict, work: Path) -> tuple[
     return tree, missing
 
 
+IMPORT_TIMEOUT = 30.0  # seconds for a practical's files to import, before any check runs
+
+
+def _modules(files) -> list[str]:
+    return [Path(f).with_suffix("").as_posix().replace("/", ".") for f in files]
+
+
+def _failed_all(checks: list[Check], status: str, message: str) -> list[dict]:
+    return [dict(id=c.id, title=c.title, hidden=c.hidden, practical=c.practical, points=c.points,
+                 score=0.0, status=status, where="", message=message) for c in checks]
+
+
 def grade_one(entry: Path, base: Path, grader: Path, checks: list[Check], student_files: dict,
-              threads: int) -> dict:
-    student = entry.stem if entry.suffix == ".zip" else entry.name
-    with tempfile.TemporaryDirectory(prefix=f"rdfia-grade-{student}-") as tmp:
+              work: Path, limits: Limits = Limits(), hide=()) -> dict:
+    """Grade one submission in ``work`` (a folder of its own, removed afterwards).
+
+    Each practical's files are imported once first, with a short time limit: a file that
+    does not import (syntax error, exception, endless loop, exit at import) fails that
+    practical's checks at once with the reason, instead of once per check.
+    """
+    student = student_name(entry)
+    work.mkdir(parents=True)
+    try:
         try:
-            tree, missing = assemble(entry, base, student_files, Path(tmp))
+            tree, missing = assemble(entry, base, student_files, work)
         except (zipfile.BadZipFile, OSError) as e:
-            results = [dict(id=c.id, title=c.title, hidden=c.hidden, practical=c.practical,
-                            points=c.points, score=0.0, status="error", where="",
-                            message=f"submission unreadable: {e}") for c in checks]
+            results = _failed_all(checks, "error", f"submission unreadable: {e}")
             return {"student": student, "missing_files": [], "results": results, **summary(results)}
-        results = run_checks(checks, tree, grader, threads=threads)
+        results = []
+        for practical in dict.fromkeys(c.practical for c in checks):
+            mine = [c for c in checks if c.practical == practical]
+            files = [f for f in student_files if f.split("/")[0] == practical]
+            probe = Check(id="import:" + ",".join(_modules(files)), title="import", points=0,
+                          practical=practical, hidden=False, timeout=IMPORT_TIMEOUT, module="", name="",
+                          func=None)
+            imported = run_check(probe, tree, grader, limits=limits, hide=hide)
+            if imported["status"] == "passed":
+                results += run_checks(mine, tree, grader, limits=limits, hide=hide)
+                continue
+            where = f" ({imported['where']})" if imported["where"] else ""
+            reason = (f"importing your files did not finish within {IMPORT_TIMEOUT:g} s"
+                      if imported["status"] == "timeout"
+                      else f"importing your files failed: {imported['message']}{where}")
+            results += _failed_all(mine, "failed", reason)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     for r in results:  # a missing file explains a failure better than the stub's message
         for rel in missing:
             if r["status"] != "passed" and rel.split("/")[0] == r["practical"]:
@@ -130,31 +165,96 @@ def grade_one(entry: Path, base: Path, grader: Path, checks: list[Check], studen
     return {"student": student, "missing_files": missing, "results": results, **summary(results)}
 
 
-def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1) -> list[dict]:
-    """Grade every submission in ``submissions``; write the gradebook and the reports."""
-    submissions, out = Path(submissions), Path(out)
+def _digest(paths, root: Path, extra: str = "") -> str:
+    h = hashlib.sha256(extra.encode())
+    for f in sorted(paths):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def fingerprint(entry: Path, grader_digest: str) -> str:
+    """What a grade depends on: the submission's bytes, and the grader and checks used."""
+    files = [entry] if entry.is_file() else [p for p in entry.rglob("*") if p.is_file()]
+    return _digest(files, entry.parent, grader_digest)
+
+
+def _previous(out: Path, student: str, print_: str) -> dict | None:
+    try:
+        report = json.loads((out / "students" / student / "report.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return report if report.get("fingerprint") == print_ else None
+
+
+def student_name(entry: Path) -> str:
+    return entry.stem if entry.suffix == ".zip" else entry.name
+
+
+def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1, limits: Limits = Limits(),
+          only: list[str] | None = None, regrade: bool | list[str] = False) -> list[dict]:
+    """Grade every submission in ``submissions``; write the gradebook and the reports.
+
+    Each student's reports are written as soon as that student is graded, with a
+    fingerprint of the submission and of the grader: a batch run again (after an
+    interruption, or with new submissions) regrades only the students whose fingerprint
+    changed, unless ``regrade`` (True: everyone; a list: those students). Every check runs on one thread, whatever ``workers`` is,
+    so that scores do not depend on how the batch was split.
+    """
+    submissions, out = Path(submissions).resolve(), Path(out).resolve()
     entries = _submissions(submissions)
+    if isinstance(regrade, list):
+        unknown = sorted(set(regrade) - {student_name(e) for e in entries})
+        if unknown:
+            raise SystemExit(f"no submission for {', '.join(unknown)} in {submissions}")
     checks = select(target, include_hidden=True)
+    if only:
+        unknown = sorted(set(only) - {c.id for c in checks})
+        if unknown:
+            raise SystemExit(f"unknown check(s): {', '.join(unknown)}")
+        checks = [c for c in checks if c.id in only]
     out.mkdir(parents=True, exist_ok=True)
+    log.info(isolation(limits))
     with tempfile.TemporaryDirectory(prefix="rdfia-batch-") as tmp:
-        base = Path(tmp) / "release"
+        tmp = Path(tmp)
+        base = tmp / "release"
         manifest = release(base)
-        grader = grader_copy(Path(tmp) / "grader")
+        grader = grader_copy(tmp / "grader")
         graded = {c.practical for c in checks}
         student_files = {f: v for f, v in manifest["student_files"].items()
                          if f.split("/")[0] in graded}
-        threads = 1 if workers > 1 else 2
+        grader_files = [p for p in tmp.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+        grader_digest = _digest(grader_files, tmp, ",".join(c.id for c in checks) + repr(limits))
+        # Hidden from every student's process: the other submissions, the reports, the
+        # other students' working folders, and the reference solution with its tests.
+        hide = [submissions, out, tmp / "work"] + [REPO / p for p in (*PRACTICALS, "grading", "tests")]
+        reports, todo = [], []
+        for i, entry in enumerate(entries):
+            print_ = fingerprint(entry, grader_digest)
+            again = regrade is True or (isinstance(regrade, list) and student_name(entry) in regrade)
+            done = None if again else _previous(out, student_name(entry), print_)
+            if done:
+                reports.append(done)
+            else:
+                todo.append((i, entry, print_))
+        if reports:
+            log.info("%d of %d students already graded with the same submission and grader: kept "
+                     "(--regrade grades them again)", len(reports), len(entries))
+        (tmp / "work").mkdir()
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            jobs = [pool.submit(grade_one, e, base, grader, checks, student_files, threads)
-                    for e in entries]
-            reports = [j.result() for j in tqdm(jobs, desc="students", unit="student")]
-    for report in reports:
-        write_reports(report, out)
+            jobs = {pool.submit(grade_one, entry, base, grader, checks, student_files,
+                                tmp / "work" / str(i), limits, hide): print_ for i, entry, print_ in todo}
+            for job in tqdm(as_completed(jobs), total=len(jobs), desc="students", unit="student"):
+                report = job.result()
+                report["fingerprint"] = jobs[job]
+                write_reports(report, out)
+                reports.append(report)
     write_gradebook(reports, checks, out / "gradebook.csv")
-    return reports
+    return sorted(reports, key=lambda r: r["student"])
 
 
 def write_reports(report: dict, out: Path) -> None:
+    """``report.json`` (everything, for the instructor), ``feedback.md`` and Gradescope's
+    ``results.json`` (for the student: a hidden check shows its title and result only)."""
     folder = out / "students" / report["student"]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -173,6 +273,32 @@ def write_reports(report: dict, out: Path) -> None:
         lines += ["", "## What went wrong", ""]
         lines += [f"- **{r['title']}**: {r['message']}" for r in details]
     (folder / "feedback.md").write_text("\n".join(lines) + "\n")
+    (folder / "results.json").write_text(json.dumps(gradescope_results(report), indent=2) + "\n")
+
+
+# The fields of Gradescope's autograder results.json (its "Autograder Specifications"
+# page): top level and per test. tests/test_grading.py validates our files against them.
+GRADESCOPE_FIELDS = {"score", "execution_time", "output", "output_format", "test_output_format",
+                     "test_name_format", "visibility", "stdout_visibility", "extra_data", "tests",
+                     "leaderboard"}
+GRADESCOPE_TEST_FIELDS = {"score", "max_score", "status", "name", "name_format", "number", "output",
+                          "output_format", "tags", "visibility", "extra_data"}
+
+
+def gradescope_results(report: dict) -> dict:
+    tests = []
+    for r in report["results"]:
+        output = ("hidden check: only its result is shown" if r["hidden"]
+                  else "" if r["status"] == "passed" else r["message"])
+        tests.append({"name": r["title"], "number": r["id"], "score": r["score"], "max_score": r["points"],
+                      "status": "passed" if r["status"] == "passed" else "failed", "output": output,
+                      "tags": [r["practical"]], "visibility": "visible"})
+    seconds = sum(r.get("seconds") or 0 for r in report["results"])
+    missing = report["missing_files"]
+    return {"score": report["score"], "execution_time": round(seconds),
+            "output": f"{report['passed']}/{report['checks']} checks passed"
+                      + (f"; files not found: {', '.join(missing)}" if missing else ""),
+            "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
 
 
 def write_gradebook(reports: list[dict], checks: list[Check], path: Path) -> None:

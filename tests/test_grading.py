@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+
 from grading.grade import grade
 from grading.registry import PRACTICALS, select
 from grading.release import ReleaseError, all_regions, release, strip_solutions
@@ -150,3 +151,88 @@ def test_selftest_on_one_practical():
 def test_selftest_on_every_check():
     ok, lines = selftest("all")
     assert ok, "\n".join(lines)
+
+
+def _gradescope_valid(results: dict) -> None:
+    from grading.grade import GRADESCOPE_FIELDS, GRADESCOPE_TEST_FIELDS
+
+    assert set(results) <= GRADESCOPE_FIELDS and isinstance(results["score"], (int, float))
+    for t in results["tests"]:
+        assert set(t) <= GRADESCOPE_TEST_FIELDS, set(t) - GRADESCOPE_TEST_FIELDS
+        assert t["status"] in ("passed", "failed") and t["visibility"] in (
+            "visible", "hidden", "after_due_date", "after_published")
+        assert 0 <= t["score"] <= t["max_score"]
+
+
+@pytest.mark.slow
+def test_a_batch_of_hostile_submissions_is_graded_safely(tmp_path, monkeypatch):
+    """Every kind of tests/hostile.py in one batch with correct and partial submissions:
+    the batch finishes, each student gets a row and a reason per lost check, the correct
+    ones get full marks, no submission changes; a second run keeps finished students, and
+    regrading gives the same results."""
+    import grading.grade as grade_module
+    from grading.runner import Limits, namespaces_available
+    from tests.hostile import CORPUS, FILE
+
+    subs = tmp_path / "submissions"
+    good = (REPO / FILE).read_text()
+    (subs / "alice/tp3c_domain_adaptation").mkdir(parents=True)
+    (subs / "alice" / FILE).write_text(good)
+    (subs / "bob").mkdir()
+    (subs / "bob/dann.py").write_text(good.replace("return -ctx.lambd * grad_output, None",
+                                                   "return ctx.lambd * grad_output, None"))
+    with zipfile.ZipFile(subs / "erin.zip", "w") as z:
+        z.writestr("erin/" + FILE, good)
+    paths = {"reference": str(REPO / FILE), "classmate": str(subs / "alice" / FILE)}
+    sandboxed = namespaces_available()
+    corpus = {k: v for k, v in CORPUS.items()  # without namespaces, nothing hides these files
+              if sandboxed or k not in ("reads_outside_its_copy", "writes_outside_its_copy")}
+    for kind, (edit, _) in corpus.items():
+        (subs / kind).mkdir()
+        for rel, text in edit(good, paths).items():
+            (subs / kind / rel).parent.mkdir(parents=True, exist_ok=True)
+            (subs / kind / rel).write_text(text)
+    before = _tree_digest(subs)
+    out, limits = tmp_path / "out", Limits(memory_mb=1024, output_mb=8)
+
+    reports = {r["student"]: r for r in grade(subs, out, "tp3c", workers=2, limits=limits)}
+
+    assert _tree_digest(subs) == before, "grading modified a submission"
+    assert set(reports) == {"alice", "bob", "erin"} | set(corpus)
+    full = reports["alice"]["max_score"]
+    for student in ("alice", "erin") + (("writes_outside_its_copy",) if sandboxed else ()):
+        assert reports[student]["score"] == full, (student, reports[student]["results"])
+    assert 0 < reports["bob"]["score"] < full
+    problems = []
+    for kind, (_, words) in corpus.items():
+        lost = [r for r in reports[kind]["results"] if r["status"] != "passed"]
+        if not lost and kind != "writes_outside_its_copy":
+            problems.append(f"{kind}: lost no check")
+        problems += [f"{kind}: {r['id']} {r['status']}: {r['message']!r}" for r in lost
+                     if not r["message"] or not all(any(alt.lower() in r["message"].lower() for alt in w.split("|"))
+                                                         for w in words)]
+    assert not problems, "\n".join(problems)
+    assert reports["reads_outside_its_copy"]["score"] == 0 if sandboxed else True
+    for student in reports:
+        _gradescope_valid(json.loads((out / "students" / student / "results.json").read_text()))
+    with open(out / "gradebook.csv") as f:
+        assert sorted(r["student"] for r in csv.DictReader(f)) == sorted(reports)
+
+    # Resuming: finished students are not graded again; a lost report is.
+    calls = []
+    real_grade_one = grade_module.grade_one
+    monkeypatch.setattr(grade_module, "grade_one", lambda entry, *a: calls.append(entry.name) or real_grade_one(entry, *a))
+    (out / "students/bob/report.json").unlink()
+    again = {r["student"]: r for r in grade(subs, out, "tp3c", workers=2, limits=limits)}
+    assert calls == ["bob"]
+    assert {s: r["score"] for s, r in again.items()} == {s: r["score"] for s, r in reports.items()}
+
+    # Determinism: the same submissions graded again give the same results, to the message.
+    def outcome(report):
+        return [(r["id"], r["status"], r["score"], r["message"]) for r in report["results"]]
+
+    chosen = ["alice", "nan_outputs", "hard_crash", "wrong_dtype"]
+    regraded = {r["student"]: r for r in grade(subs, out, "tp3c", workers=2, limits=limits, regrade=chosen)}
+    assert outcome(again["bob"]) == outcome(reports["bob"])
+    for s in chosen:
+        assert outcome(regraded[s]) == outcome(reports[s]), s

@@ -1,0 +1,72 @@
+"""A corpus of broken and hostile submissions of practical 3-c (``dann.py``), built from the
+reference file by small edits, with what the grader must say about each.
+
+Expected words are matched case-insensitively; "a|b" accepts either.
+
+Each entry: kind -> (edit, expected words in every lost check's reason). ``edit`` takes the
+reference source and a dict of paths (``reference``: the instructor's ``dann.py``,
+``classmate``: another student's submitted file) and returns the files to hand in, as
+{relative path: text}; an empty dict hands in nothing.
+"""
+from typing import Callable
+
+FILE = "tp3c_domain_adaptation/dann.py"
+GRL_BACKWARD = "return -ctx.lambd * grad_output, None"
+GRL_FORWARD = "return x.view_as(x)"
+SCHEDULE = "return 2.0 / (1.0 + math.exp(-gamma * p)) - 1.0"
+DOMAIN_LABELS = "return torch.cat([torch.zeros(n_source, device=device), torch.ones(n_target, device=device)])"
+DOMAIN_OUT = "return self.net(features).view(-1)  # (N,)"
+
+
+def _edit(old: str, new: str) -> Callable:
+    def edit(src: str, paths: dict) -> dict:
+        assert src.count(old) == 1, old
+        return {FILE: src.replace(old, new)}
+    return edit
+
+
+def _prepend(code: str) -> Callable:
+    def edit(src: str, paths: dict) -> dict:
+        return {FILE: code.format(**paths) + "\n" + src}
+    return edit
+
+
+def _stub_then(code: str) -> Callable:
+    """The released stub (nothing written), then ``code`` at the end of the module."""
+    def edit(src: str, paths: dict) -> dict:
+        from grading.release import strip_solutions
+        return {FILE: strip_solutions(src) + "\n" + code.format(**paths) + "\n"}
+    return edit
+
+
+CORPUS: dict[str, tuple[Callable, tuple[str, ...]]] = {
+    "syntax_error": (_edit("def grl_lambda(", "def grl_lambda(:"), ("SyntaxError", "dann.py")),
+    "exception_at_import": (_prepend("raise RuntimeError('broken at import')"), ("RuntimeError", "broken at import")),
+    "endless_loop_at_import": (_prepend("while True:\n    pass"), ("did not finish",)),
+    "sleep_at_import": (_prepend("import time\ntime.sleep(3600)"), ("did not finish",)),
+    "sys_exit_at_import": (_prepend("import sys\nsys.exit(3)"), ("sys.exit(3)",)),
+    "endless_loop_in_function": (_edit(SCHEDULE, "while True:\n        pass"), ("time limit",)),
+    "os_exit_in_function": (_edit(GRL_FORWARD, "import os\n        os._exit(3)"), ("exit code 3",)),
+    "hard_crash": (_edit(GRL_BACKWARD, "import ctypes\n        ctypes.string_at(0)"), ("SIGSEGV",)),
+    "memory_exhaustion": (_edit(DOMAIN_LABELS, "hog = [bytearray(10**8) for _ in range(10**4)]"), ("memory",)),
+    "gigabytes_of_output": (_prepend("while True:\n    print('x' * 10**6)"), ("wrote more than",)),
+    "nan_outputs": (_edit(GRL_BACKWARD, "return -ctx.lambd * grad_output * float('nan'), None"), ("nan",)),
+    "wrong_shape": (_edit(DOMAIN_OUT, "return self.net(features)"), ("shape|size",)),
+    "wrong_dtype": (_edit(DOMAIN_LABELS, DOMAIN_LABELS.replace("return ", "return (") + ").long()"), ("",)),
+    "monkeypatches_torch": (
+        _prepend("import torch\ntorch.allclose = lambda *a, **k: True\ntorch.Tensor.__eq__ = lambda *a: True"),
+        ("monkeypatching",)),
+    "monkeypatches_grader": (
+        _prepend("import grading.registry as r\nr.expect = r.expect_close = r.expect_shape = lambda *a, **k: None"),
+        ("monkeypatching",)),
+    "reads_outside_its_copy": (  # hands in the stub, then tries to run the answers of others
+        _stub_then("for _p in ({reference!r}, {classmate!r}):\n    try:\n        exec(open(_p).read())\n"
+                   "    except OSError:\n        pass"), ("",)),
+    "writes_outside_its_copy": (
+        _prepend("try:\n    open({classmate!r}, 'w').write('# overwritten by a classmate')\nexcept OSError:\n    pass"),
+        ()),
+    "tries_the_network": (_prepend("import socket\nsocket.create_connection(('1.1.1.1', 443), timeout=5)"),
+                          ("OSError",)),
+    "missing_files": (lambda src, paths: {"notes.txt": "I did not finish"}, ("file not submitted",)),
+    "empty": (lambda src, paths: {}, ("file not submitted",)),
+}
