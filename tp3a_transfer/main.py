@@ -95,6 +95,12 @@ def per_class(args) -> int | None:
     return args.per_class or (QUICK["per_class"] if args.quick else None)
 
 
+def result_path(args, kind: str, suffix: str, layer: str | None = None) -> Path:
+    """``OUT_DIR/KIND_MODEL[_LAYER][_crop].SUFFIX``: runs with --crop never overwrite the others."""
+    parts = [kind, args.model] + ([layer] if layer else []) + (["crop"] if getattr(args, "crop", False) else [])
+    return Path(args.out_dir) / ("_".join(parts) + suffix)
+
+
 def cache_dir(args) -> Path:
     return args.cache_dir or Path(args.out_dir) / "features"
 
@@ -248,7 +254,7 @@ def extract(args) -> dict:
                                           "images_per_second": len(y) / seconds, "cache": str(path)}
             print(f"{args.model} {layer} {split}: {len(y)} images, {X.shape[1]}-d, "
                   f"{len(y) / seconds:.1f} images/s when extracted; cached in {path}")
-    save_json(result, args.out_dir / f"extract_{args.model}.json")
+    save_json(result, result_path(args, "extract", ".json"))
     return result
 
 
@@ -263,7 +269,7 @@ def svm(args) -> dict:
     result = {"model": args.model, "layer": layer, "crop": args.crop, "C": args.C, "train": len(ytr),
               "test": len(yte), "dim": int(Xtr.shape[1]), "test_accuracy": acc, "fit_seconds": fit,
               "train_accuracy": accuracy(clf, Xtr, ytr)}
-    save_json(result, args.out_dir / f"svm_{args.model}_{layer}.json")
+    save_json(result, result_path(args, "svm", ".json", layer))
     print(f"{args.model} {layer} ({'centre crop' if args.crop else 'resize'}), LinearSVC C={args.C:g}: "
           f"test accuracy {acc:.4f} on {len(yte)} images ({Xtr.shape[1]}-d features, fit {fit:.1f} s)")
     return result
@@ -283,13 +289,13 @@ def csweep(args) -> dict:
     ax.axvline(best, color="grey", lw=0.8)
     ax.set(xlabel="C", ylabel="accuracy", title=f"{args.model} {layer}: best C = {best:g} (CV), test {final:.3f}")
     ax.legend()
-    save_figure(fig, args.out_dir / f"csweep_{args.model}_{layer}.png")
+    save_figure(fig, result_path(args, "csweep", ".png", layer))
     rows = [[f"{C:g}", f"{c:.4f}", f"{t:.4f}"] for C, c, t in zip(C_GRID, cv, test)]
     table = markdown_table(["C", "CV accuracy (train)", "test accuracy"], rows)
-    (args.out_dir / f"csweep_{args.model}_{layer}.md").write_text(table)
+    result_path(args, "csweep", ".md", layer).write_text(table)
     result = {"model": args.model, "layer": layer, "Cs": list(C_GRID), "cv_accuracy": cv, "test_accuracy": test,
               "best_C": best, "test_accuracy_at_best_C": final}
-    save_json(result, args.out_dir / f"csweep_{args.model}_{layer}.json")
+    save_json(result, result_path(args, "csweep", ".json", layer))
     print(table + f"C chosen by cross-validation on the training set: {best:g}; its test accuracy {final:.4f}")
     return result
 
@@ -309,8 +315,8 @@ def layers(args) -> dict:
                                  "cv_accuracy": max(cv), "test_accuracy": acc})
         rows.append([layer, f"{Xtr.shape[1]:,}", f"{best:g}", f"{max(cv):.4f}", f"{acc:.4f}"])
     table = markdown_table(["layer", "size", "best C (CV)", "CV accuracy", "test accuracy"], rows)
-    (args.out_dir / f"layers_{args.model}.md").write_text(table)
-    save_json(result, args.out_dir / f"layers_{args.model}.json")
+    result_path(args, "layers", ".md").write_text(table)
+    save_json(result, result_path(args, "layers", ".json"))
     print(table, end="")
     return result
 
@@ -331,8 +337,9 @@ def networks(args) -> dict:
         result["networks"].append({"model": name, "layer": layer, "dim": int(Xtr.shape[1]), "test_accuracy": acc})
         rows.append([name, layer, f"{Xtr.shape[1]:,}", f"{acc:.4f}"])
     table = markdown_table(["network", "layer", "size", f"test accuracy (C={args.C:g})"], rows)
-    (args.out_dir / "networks.md").write_text(table)
-    save_json(result, args.out_dir / "networks.json")
+    crop = "_crop" if args.crop else ""
+    (args.out_dir / f"networks{crop}.md").write_text(table)
+    save_json(result, args.out_dir / f"networks{crop}.json")
     print(table, end="")
     return result
 
@@ -370,14 +377,14 @@ def pca(args) -> dict:
     a2.set(xlabel="components", ylabel="PCA + SVM fit time (s)")
     a2.legend()
     fig.suptitle(f"{args.model} {layer}, LinearSVC C={args.C:g}")
-    save_figure(fig, args.out_dir / f"pca_{args.model}_{layer}.png")
+    save_figure(fig, result_path(args, "pca", ".png", layer))
     rows = [[r["components"], f"{r['variance']:.3f}", f"{r['test_accuracy']:.4f}", f"{r['fit_seconds']:.2f}"] for r in runs]
     rows.append([f"none ({Xtr.shape[1]})", "1", f"{plain:.4f}", f"{plain_fit:.2f}"])
     table = markdown_table(["components", "variance kept", "test accuracy", "fit time (s)"], rows)
-    (args.out_dir / f"pca_{args.model}_{layer}.md").write_text(table)
+    result_path(args, "pca", ".md", layer).write_text(table)
     result = {"model": args.model, "layer": layer, "components_for_90_percent": ninety, "runs": runs,
               "no_pca": {"test_accuracy": plain, "fit_seconds": plain_fit}}
-    save_json(result, args.out_dir / f"pca_{args.model}_{layer}.json")
+    save_json(result, result_path(args, "pca", ".json", layer))
     print(table + f"90% of the variance: {ninety} components of {Xtr.shape[1]}")
     return result
 
@@ -450,9 +457,9 @@ def head(args) -> dict:
         ax.plot(range(1, len(accs) + 1), accs, "o-", label=mode)
     ax.set(xlabel="epoch", ylabel="test accuracy", title=f"{name}: new 15-way layer")
     ax.legend()
-    save_figure(fig, args.out_dir / f"head_{name}.png")
+    save_figure(fig, result_path(args, "head", ".png"))
     result = {"model": name, "epochs": epochs, "lr": args.lr, "test_accuracy": curves}
-    save_json(result, args.out_dir / f"head_{name}.json")
+    save_json(result, result_path(args, "head", ".json"))
     print("; ".join(f"{mode}: " + ", ".join(f"{a:.3f}" for a in accs) for mode, accs in curves.items()))
     return result
 
