@@ -456,6 +456,7 @@ def head(args) -> dict:
     for mode, accs in curves.items():
         ax.plot(range(1, len(accs) + 1), accs, "o-", label=mode)
     ax.set(xlabel="epoch", ylabel="test accuracy", title=f"{name}: new 15-way layer")
+    ax.set_xticks(range(1, epochs + 1))
     ax.legend()
     save_figure(fig, result_path(args, "head", ".png"))
     result = {"model": name, "epochs": epochs, "lr": args.lr, "test_accuracy": curves}
