@@ -197,8 +197,9 @@ def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1, l
     Each student's reports are written as soon as that student is graded, with a
     fingerprint of the submission and of the grader: a batch run again (after an
     interruption, or with new submissions) regrades only the students whose fingerprint
-    changed, unless ``regrade`` (True: everyone; a list: those students). Every check runs on one thread, whatever ``workers`` is,
-    so that scores do not depend on how the batch was split.
+    changed, unless ``regrade`` (True: everyone; a list: those students). Every check runs
+    on one thread, whatever ``workers`` is, so that scores do not depend on how the batch
+    was split.
     """
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     entries = _submissions(submissions)
@@ -224,9 +225,10 @@ def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1, l
                          if f.split("/")[0] in graded}
         grader_files = [p for p in tmp.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
         grader_digest = _digest(grader_files, tmp, ",".join(c.id for c in checks) + repr(limits))
-        # Hidden from every student's process: the other submissions, the reports, the
-        # other students' working folders, and the reference solution with its tests.
-        hide = [submissions, out, tmp / "work"] + [REPO / p for p in (*PRACTICALS, "grading", "tests")]
+        # Hidden from every student's process: the other submissions, the reports, and the
+        # reference solution with its tests. Not yet the working copies of the students
+        # graded at the same time: they share tmp/work with this student's own copy.
+        hide = [submissions, out] + [REPO / p for p in (*PRACTICALS, "grading", "tests")]
         reports, todo = [], []
         for i, entry in enumerate(entries):
             print_ = fingerprint(entry, grader_digest)

@@ -8,8 +8,8 @@ namespaces (``unshare``, most Linux distributions), the process also gets:
 
 - no network (an empty network namespace: connections fail at once);
 - a private mount table in which the folders named in ``hide`` (the reference solution,
-  the submissions folder, the reports, the other students' copies) are covered by an empty,
-  unreadable ``tmpfs``: the student's process cannot read or write them.
+  the submissions folder, the reports) are covered by an empty, unreadable ``tmpfs``: the
+  student's process cannot read or write them.
 
 Without ``unshare`` (macOS, containers without user namespaces) the same limits apply, the
 network is refused inside Python only, and nothing is hidden: :func:`isolation` says which.
