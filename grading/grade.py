@@ -244,10 +244,20 @@ def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1, l
         (tmp / "work").mkdir()
         with ThreadPoolExecutor(max_workers=workers) as pool:
             jobs = {pool.submit(grade_one, entry, base, grader, checks, student_files,
-                                tmp / "work" / str(i), limits, hide): print_ for i, entry, print_ in todo}
+                                tmp / "work" / str(i), limits, hide): (entry, print_)
+                    for i, entry, print_ in todo}
             for job in tqdm(as_completed(jobs), total=len(jobs), desc="students", unit="student"):
-                report = job.result()
-                report["fingerprint"] = jobs[job]
+                entry, print_ = jobs[job]
+                try:
+                    report = job.result()
+                    report["fingerprint"] = print_
+                except Exception as e:  # a bug of the grader: this student's row says so, the batch goes on
+                    log.exception("grading %s failed", student_name(entry))
+                    results = _failed_all(checks, "error", f"the grader failed on this submission "
+                                          f"({type(e).__name__}: {e}); tell your instructor")
+                    # no fingerprint: the next run of the batch grades this student again
+                    report = {"student": student_name(entry), "missing_files": [], "results": results,
+                              **summary(results)}
                 write_reports(report, out)
                 reports.append(report)
     write_gradebook(reports, checks, out / "gradebook.csv")

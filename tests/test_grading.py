@@ -141,6 +141,36 @@ def test_grading_a_batch_of_submissions(tmp_path):
     assert hidden_message and hidden_message not in feedback, "a hidden check's details leaked"
 
 
+def test_a_grader_bug_on_one_student_does_not_stop_the_batch(tmp_path, monkeypatch):
+    import grading.grade as grade_module
+
+    subs = tmp_path / "submissions"
+    good = (REPO / "tp3c_domain_adaptation/dann.py").read_text()
+    for student in ("alice", "bob"):
+        (subs / student).mkdir(parents=True)
+        (subs / student / "dann.py").write_text(good)
+    real_grade_one = grade_module.grade_one
+
+    def buggy(entry, *args):
+        if entry.name == "bob":
+            raise KeyError("a bug in the grader")
+        return real_grade_one(entry, *args)
+
+    monkeypatch.setattr(grade_module, "grade_one", buggy)
+    out, only = tmp_path / "out", ["tp3c.grl_forward"]
+    reports = {r["student"]: r for r in grade(subs, out, "tp3c", workers=2, only=only)}
+    assert reports["alice"]["score"] == 1
+    bob = reports["bob"]["results"][0]
+    assert bob["status"] == "error" and "the grader failed" in bob["message"] and "KeyError" in bob["message"]
+    assert (out / "students/bob/feedback.md").exists()
+
+    # The bug fixed, the batch run again grades bob (his row had no fingerprint) and keeps alice.
+    calls = []
+    monkeypatch.setattr(grade_module, "grade_one", lambda entry, *a: calls.append(entry.name) or real_grade_one(entry, *a))
+    again = {r["student"]: r["score"] for r in grade(subs, out, "tp3c", workers=2, only=only)}
+    assert calls == ["bob"] and again == {"alice": 1, "bob": 1}
+
+
 def test_selftest_on_one_practical():
     ok, lines = selftest("tp3c")
     assert ok, "\n".join(lines)
