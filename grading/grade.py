@@ -26,10 +26,11 @@ MARK = {"passed": "PASS", "failed": "FAIL", "timeout": "TIME", "crashed": "CRSH"
 
 
 def run_checks(checks: list[Check], tree: Path, grader: Path, threads: int = 1,
-               progress: bool = False, desc: str = "", limits: Limits = Limits(), hide=()) -> list[dict]:
+               progress: bool = False, desc: str = "", limits: Limits = Limits(), hide=(),
+               scratch: Path | None = None) -> list[dict]:
     results = []
     for c in tqdm(checks, desc=desc or "checks", disable=not progress, leave=False):
-        r = run_check(c, tree, grader, threads=threads, limits=limits, hide=hide)
+        r = run_check(c, tree, grader, threads=threads, limits=limits, hide=hide, scratch=scratch)
         r.update(title=c.title, hidden=c.hidden, practical=c.practical)
         results.append(r)
     return results
@@ -125,7 +126,7 @@ def _failed_all(checks: list[Check], status: str, message: str) -> list[dict]:
 
 
 def grade_one(entry: Path, base: Path, grader: Path, checks: list[Check], student_files: dict,
-              work: Path, limits: Limits = Limits(), hide=()) -> dict:
+              work: Path, limits: Limits = Limits(), hide=(), scratch: Path | None = None) -> dict:
     """Grade one submission in ``work`` (a folder of its own, removed afterwards).
 
     Each practical's files are imported once first, with a short time limit: a file that
@@ -147,9 +148,9 @@ def grade_one(entry: Path, base: Path, grader: Path, checks: list[Check], studen
             probe = Check(id="import:" + ",".join(_modules(files)), title="import", points=0,
                           practical=practical, hidden=False, timeout=IMPORT_TIMEOUT, module="", name="",
                           func=None)
-            imported = run_check(probe, tree, grader, limits=limits, hide=hide)
+            imported = run_check(probe, tree, grader, limits=limits, hide=hide, scratch=scratch)
             if imported["status"] == "passed":
-                results += run_checks(mine, tree, grader, limits=limits, hide=hide)
+                results += run_checks(mine, tree, grader, limits=limits, hide=hide, scratch=scratch)
                 continue
             where = f" ({imported['where']})" if imported["where"] else ""
             reason = (f"importing your files did not finish within {IMPORT_TIMEOUT:g} s"
@@ -225,10 +226,11 @@ def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1, l
                          if f.split("/")[0] in graded}
         grader_files = [p for p in tmp.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
         grader_digest = _digest(grader_files, tmp, ",".join(c.id for c in checks) + repr(limits))
-        # Hidden from every student's process: the other submissions, the reports, and the
-        # reference solution with its tests. Not yet the working copies of the students
-        # graded at the same time: they share tmp/work with this student's own copy.
-        hide = [submissions, out] + [REPO / p for p in (*PRACTICALS, "grading", "tests")]
+        # Hidden from every student's process: the submissions, the reports, the reference
+        # solution with its tests, the release it was assembled from, and every working copy
+        # and check folder of the batch (each check sees its own through its view).
+        hide = ([submissions, out] + [REPO / p for p in (*PRACTICALS, "grading", "tests")]
+                + [tmp / p for p in ("release", "work", "checks")])
         reports, todo = [], []
         for i, entry in enumerate(entries):
             print_ = fingerprint(entry, grader_digest)
@@ -241,10 +243,11 @@ def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1, l
         if reports:
             log.info("%d of %d students already graded with the same submission and grader: kept "
                      "(--regrade grades them again)", len(reports), len(entries))
-        (tmp / "work").mkdir()
+        for d in ("work", "checks", "views"):
+            (tmp / d).mkdir()
         with ThreadPoolExecutor(max_workers=workers) as pool:
             jobs = {pool.submit(grade_one, entry, base, grader, checks, student_files,
-                                tmp / "work" / str(i), limits, hide): (entry, print_)
+                                tmp / "work" / str(i), limits, hide, tmp): (entry, print_)
                     for i, entry, print_ in todo}
             for job in tqdm(as_completed(jobs), total=len(jobs), desc="students", unit="student"):
                 entry, print_ = jobs[job]

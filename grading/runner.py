@@ -7,9 +7,12 @@ before any student code is imported (:mod:`grading.worker`). With unprivileged u
 namespaces (``unshare``, most Linux distributions), the process also gets:
 
 - no network (an empty network namespace: connections fail at once);
-- a private mount table in which the folders named in ``hide`` (the reference solution,
-  the submissions folder, the reports) are covered by an empty, unreadable ``tmpfs``: the
-  student's process cannot read or write them.
+- a private mount table: the student's copy and the check's own folder are mounted at a
+  fresh "view" path, every other mount becomes read-only (the Python environment, the
+  grader's copy, the instructor's home: nothing outside the view can be changed), the
+  folders named in ``hide`` (the reference solution, the submissions, the reports, the other
+  students' working copies) are covered by an empty, unreadable ``tmpfs``, and ``/dev/shm``
+  is a private ``tmpfs``.
 
 Without ``unshare`` (macOS, containers without user namespaces) the same limits apply, the
 network is refused inside Python only, and nothing is hidden: :func:`isolation` says which.
@@ -30,11 +33,27 @@ from grading.registry import Check
 OUTPUT_TAIL = 2000  # characters of a crashed check's output kept for the report
 SANDBOX_FAILED = 97  # exit status of the mount script when a folder could not be hidden
 
-# Runs as "root" of a new user namespace: hides each folder given before "--", then
-# replaces itself with the command after it (so the check's pid is the group leader).
-_MOUNT_SCRIPT = ('while [ "$1" != "--" ]; do '
-                 'mount -t tmpfs -o size=4k,mode=000 rdfia-hidden "$1" 2>/dev/null || exit 97; '
-                 'shift; done; shift; exec "$@"')
+# Runs as "root" of a new user namespace, with the arguments RUN VIEW TREE HIDDEN... -- CMD:
+# mounts the check's folder RUN at VIEW and the student's TREE at VIEW/tree, makes every other
+# mount read-only (those it cannot change, such as /proc, stay as they are; / must succeed),
+# hides each HIDDEN folder, gives the check a private /dev/shm, then replaces itself with CMD
+# (so the check's pid stays the group leader), from "/" so that no working directory leads
+# back into a hidden folder.
+_MOUNT_SCRIPT = '''
+run=$1 view=$2 tree=$3; shift 3
+mount --bind "$run" "$view" 2>/dev/null && mount --bind "$tree" "$view/tree" 2>/dev/null || exit 97
+for m in $(cut -d" " -f2 /proc/self/mounts); do
+  case "$m" in
+    /proc|/proc/*|/sys|/sys/*|/dev|/dev/*|"$view"|"$view"/*) ;;
+    *) mount -o remount,bind,ro "$m" 2>/dev/null || [ "$m" != / ] || exit 97 ;;
+  esac
+done
+while [ "$1" != "--" ]; do
+  mount -t tmpfs -o size=4k,mode=000 rdfia-hidden "$1" 2>/dev/null || exit 97; shift
+done; shift
+if [ -d /dev/shm ]; then mount -t tmpfs -o size=64m rdfia-shm /dev/shm 2>/dev/null || exit 97; fi
+cd / && exec "$@"
+'''
 
 
 @dataclass(frozen=True)
@@ -53,10 +72,12 @@ def namespaces_available() -> bool:
     if not sys.platform.startswith("linux") or shutil.which("unshare") is None:
         return False
     with tempfile.TemporaryDirectory() as tmp:
+        for d in ("run/tree", "view", "tree", "hidden"):
+            Path(tmp, d).mkdir(parents=True)
         try:
-            res = subprocess.run(["unshare", "--user", "--map-root-user", "--net", "--mount",
-                                  "sh", "-c", _MOUNT_SCRIPT, "sh", tmp, "--", "true"],
-                                 capture_output=True, timeout=20)
+            res = subprocess.run(["unshare", "--user", "--map-root-user", "--net", "--mount", "sh", "-c",
+                                  _MOUNT_SCRIPT, "sh", *(f"{tmp}/{d}" for d in ("run", "view", "tree", "hidden")),
+                                  "--", "true"], capture_output=True, timeout=20)
         except (OSError, subprocess.TimeoutExpired):
             return False
     return res.returncode == 0
@@ -66,7 +87,8 @@ def isolation(limits: Limits) -> str:
     """One line for the logs: what protects the batch from the submissions."""
     common = f"{limits.memory_mb} MB of memory and {limits.output_mb} MB of output per check"
     if limits.sandbox != "off" and namespaces_available():
-        return f"isolation: own process group, no network, hidden folders, {common}"
+        return (f"isolation: own process group, no network, read-only file system outside the "
+                f"student's copy, hidden folders, {common}")
     return (f"isolation: own process group, {common}; no user namespaces here, so the network "
             f"is refused inside Python only and other folders are NOT hidden")
 
@@ -103,25 +125,39 @@ def _visible(hide, keep: list[Path]) -> list[str]:
 
 
 def run_check(check: Check, tree: Path, grader: Path, threads: int = 1, limits: Limits = Limits(),
-              hide=()) -> dict:
+              hide=(), scratch: Path | None = None) -> dict:
     """Run ``check`` on the code in ``tree`` in its own process group.
+
+    The check's temporary folders go to ``scratch/checks`` and ``scratch/views`` (the
+    system's temporary folder by default): a batch hides ``scratch/checks`` from everyone,
+    each check seeing only its own folder through its view.
 
     Returns ``{"id", "status", "message", "where", "seconds", "points", "score"}`` with
     status ``passed``, ``failed``, ``timeout``, ``crashed`` or ``error`` (the grader's fault).
     """
     tree, grader = Path(tree).resolve(), Path(grader).resolve()
-    with tempfile.TemporaryDirectory(prefix="rdfia-check-") as tmp:
-        tmp = Path(tmp)
-        result_path, log_path = tmp / "result.json", tmp / "output.txt"
-        cmd = [sys.executable, str(grader / "grading" / "worker.py"), str(tree), str(grader),
-               check.id, str(result_path)]
+    dirs = {k: None if scratch is None else Path(scratch) / k for k in ("checks", "views")}
+    for d in dirs.values():
+        if d is not None:
+            d.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="rdfia-check-", dir=dirs["checks"]) as tmp, \
+            tempfile.TemporaryDirectory(prefix="rdfia-view-", dir=dirs["views"]) as view:
+        tmp, view = Path(tmp), Path(view)
+        log_path = tmp / "output.txt"
         sandboxed = limits.sandbox != "off" and namespaces_available()
+        # What the check's process sees: its own folder and the student's copy at the view
+        # path inside the sandbox; the real paths without one.
+        seen, seen_tree = (view, view / "tree") if sandboxed else (tmp, tree)
+        cmd = [sys.executable, str(grader / "grading" / "worker.py"), str(seen_tree), str(grader),
+               check.id, str(seen / "result.json")]
         if sandboxed:
-            keep = [tree, grader, tmp, Path(sys.executable).resolve(), Path(sys.prefix).resolve()]
+            (tmp / "tree").mkdir()
+            keep = [view, grader, Path(sys.executable).resolve(), Path(sys.prefix).resolve()]
             cmd = (["unshare", "--user", "--map-root-user", "--net", "--mount", "sh", "-c",
-                    _MOUNT_SCRIPT, "sh"] + _visible(hide, keep) + ["--"] + cmd)
+                    _MOUNT_SCRIPT, "sh", str(tmp), str(view), str(tree)] + _visible(hide, keep) + ["--"] + cmd)
+        result_path = tmp / "result.json"
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(cmd, cwd=tree, env=_env(threads, limits, sandboxed, tmp), stdout=log,
+            proc = subprocess.Popen(cmd, cwd=tmp, env=_env(threads, limits, sandboxed, seen), stdout=log,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
             try:

@@ -5,7 +5,9 @@ Expected words are matched case-insensitively; "a|b" accepts either.
 
 Each entry: kind -> (edit, expected words in every lost check's reason). ``edit`` takes the
 reference source and a dict of paths (``reference``: the instructor's ``dann.py``,
-``classmate``: another student's submitted file) and returns the files to hand in, as
+``classmate``: another student's submitted file, ``batches``: the folder where the grader
+makes its batch folders, ``backward``: a line only a correct answer has, ``probe``: the name
+of a file to try to create in torch's folder) and returns the files to hand in, as
 {relative path: text}; an empty dict hands in nothing.
 """
 from typing import Callable
@@ -16,6 +18,7 @@ GRL_FORWARD = "return x.view_as(x)"
 SCHEDULE = "return 2.0 / (1.0 + math.exp(-gamma * p)) - 1.0"
 DOMAIN_LABELS = "return torch.cat([torch.zeros(n_source, device=device), torch.ones(n_target, device=device)])"
 DOMAIN_OUT = "return self.net(features).view(-1)  # (N,)"
+PROBE = "rdfia_hostile_probe.txt"
 
 
 def _edit(old: str, new: str) -> Callable:
@@ -65,6 +68,17 @@ CORPUS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "writes_outside_its_copy": (
         _prepend("try:\n    open({classmate!r}, 'w').write('# overwritten by a classmate')\nexcept OSError:\n    pass"),
         ()),
+    "reads_classmates_working_copies": (  # the stub, then any correct dann.py in the batch's folders
+        _stub_then("import glob as _g\nfor _p in _g.glob({batches!r} + '/rdfia-batch-*/**/dann.py', recursive=True):\n"
+                   "    try:\n        _src = open(_p).read()\n    except OSError:\n        continue\n"
+                   "    if {backward!r} in _src and 'while True' not in _src:\n        exec(_src)\n        break"),
+        ("",)),
+    "tampers_with_the_grader": (  # the stub, then a no-op expect in the grader's copy and a file in torch's folder
+        _stub_then("import os as _os, grading.registry as _r, torch as _t\n"
+                   "for _p, _text in ((_r.__file__, '\\ndef expect(*a, **k):\\n    pass\\n'),\n"
+                   "                  (_os.path.join(_os.path.dirname(_t.__file__), {probe!r}), 'x')):\n"
+                   "    try:\n        open(_p, 'a').write(_text)\n    except OSError:\n        pass"),
+        ("",)),
     "tries_the_network": (_prepend("import socket\nsocket.create_connection(('1.1.1.1', 443), timeout=5)"),
                           ("OSError",)),
     "missing_files": (lambda src, paths: {"notes.txt": "I did not finish"}, ("file not submitted",)),

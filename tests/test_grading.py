@@ -4,6 +4,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -202,7 +203,7 @@ def test_a_batch_of_hostile_submissions_is_graded_safely(tmp_path, monkeypatch):
     regrading gives the same results."""
     import grading.grade as grade_module
     from grading.runner import Limits, namespaces_available
-    from tests.hostile import CORPUS, FILE
+    from tests.hostile import CORPUS, FILE, GRL_BACKWARD, PROBE
 
     subs = tmp_path / "submissions"
     good = (REPO / FILE).read_text()
@@ -213,10 +214,12 @@ def test_a_batch_of_hostile_submissions_is_graded_safely(tmp_path, monkeypatch):
                                                    "return ctx.lambd * grad_output, None"))
     with zipfile.ZipFile(subs / "erin.zip", "w") as z:
         z.writestr("erin/" + FILE, good)
-    paths = {"reference": str(REPO / FILE), "classmate": str(subs / "alice" / FILE)}
+    paths = {"reference": str(REPO / FILE), "classmate": str(subs / "alice" / FILE),
+             "batches": tempfile.gettempdir(), "backward": GRL_BACKWARD, "probe": PROBE}
     sandboxed = namespaces_available()
-    corpus = {k: v for k, v in CORPUS.items()  # without namespaces, nothing hides these files
-              if sandboxed or k not in ("reads_outside_its_copy", "writes_outside_its_copy")}
+    corpus = {k: v for k, v in CORPUS.items()  # without namespaces, nothing protects these files
+              if sandboxed or k not in ("reads_outside_its_copy", "writes_outside_its_copy",
+                                        "reads_classmates_working_copies", "tampers_with_the_grader")}
     for kind, (edit, _) in corpus.items():
         (subs / kind).mkdir()
         for rel, text in edit(good, paths).items():
@@ -242,7 +245,12 @@ def test_a_batch_of_hostile_submissions_is_graded_safely(tmp_path, monkeypatch):
                      if not r["message"] or not all(any(alt.lower() in r["message"].lower() for alt in w.split("|"))
                                                          for w in words)]
     assert not problems, "\n".join(problems)
-    assert reports["reads_outside_its_copy"]["score"] == 0 if sandboxed else True
+    if sandboxed:  # nothing outside its own copy could be read or changed
+        for kind in ("reads_outside_its_copy", "reads_classmates_working_copies", "tampers_with_the_grader"):
+            assert reports[kind]["score"] == 0, (kind, reports[kind]["results"])
+        import torch
+        probe = Path(torch.__file__).parent / PROBE
+        assert not probe.exists(), "a submission wrote into the Python environment"
     for student in reports:
         _gradescope_valid(json.loads((out / "students" / student / "results.json").read_text()))
     with open(out / "gradebook.csv") as f:
