@@ -1,5 +1,6 @@
 """``python -m bench gan``: the project's DCGAN loop against a plain textbook loop, in the
-same run on the same machine; prints a table and saves it as JSON and Markdown."""
+same run on the same machine. ``python -m bench grading``: seconds per submission when a
+class is graded, with 1 and 2 workers. Each prints a table and saves it as JSON and Markdown."""
 import argparse
 import os
 import subprocess
@@ -70,18 +71,66 @@ def bench_gan(args) -> dict:
     return rows
 
 
+def bench_grading(args) -> dict:
+    """Grade ``--students`` copies of the reference solution (every practical's student files)
+    with one worker, then again with two, as ``python -m grading grade`` does; every copy must
+    get full marks, so that the time is that of a real, complete grading."""
+    import shutil
+    import tempfile
+
+    from grading.grade import grade
+    from grading.release import release
+
+    out = args.out_dir / "grading"
+    os.environ["RDFIA_DATA_DIR"] = str(args.data_dir)
+    with tempfile.TemporaryDirectory(prefix="rdfia-bench-") as tmp:
+        tmp = Path(tmp)
+        files = release(tmp / "release")["student_files"]
+        for k in range(args.students):
+            for rel in files:
+                (tmp / "subs" / f"student{k}" / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(REPO / rel, tmp / "subs" / f"student{k}" / rel)
+        runs = {}
+        for workers in (1, 2):
+            t0 = time.perf_counter()
+            reports = grade(tmp / "subs", tmp / f"out{workers}", "all", workers=workers, regrade=True)
+            runs[workers] = (time.perf_counter() - t0, reports)
+    seconds1, reports = runs[1]
+    lost = [(r["student"], x["id"], x["status"]) for r in reports for x in r["results"] if x["status"] != "passed"]
+    if lost:
+        print(f"warning: the reference lost checks, so these times are not those of a complete grading: {lost}")
+    practicals = sorted({x["practical"] for r in reports for x in r["results"]})
+    per_practical = {p: round(sum(x["seconds"] or 0 for r in reports for x in r["results"] if x["practical"] == p)
+                              / len(reports), 1) for p in practicals}
+    rows = {"students": args.students, "checks per submission": len(reports[0]["results"]),
+            "seconds per submission, 1 worker": round(seconds1 / args.students, 1),
+            "seconds per submission, 2 workers": round(runs[2][0] / args.students, 1),
+            "speedup from 1 to 2 workers": round(seconds1 / runs[2][0], 2),
+            **{f"check seconds per submission, {p}": v for p, v in per_practical.items()},
+            "checks lost by the reference": len(lost), "cpus": os.cpu_count()}
+    lines = ["| measure | value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in rows.items()]
+    print("\n".join(lines))
+    save_json(rows, out / "bench_grading.json")
+    (out / "bench_grading.md").write_text("\n".join(lines) + "\n")
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("name", choices=["gan"], help="what to benchmark")
+    parser.add_argument("name", choices=["gan", "grading"], help="what to benchmark")
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("RDFIA_DATA_DIR", "data")),
                         help="datasets folder (MNIST in torchvision's layout)")
     parser.add_argument("--out-dir", type=Path, default=Path("results/bench"), help="where tables go")
-    parser.add_argument("--iterations", type=int, default=300, help="iterations of the short comparison")
+    parser.add_argument("--iterations", type=int, default=300, help="gan: iterations of the short comparison")
     parser.add_argument("--full", action="store_true",
-                        help="also time both 5-epoch runs in full (about 10 minutes on 2 cores)")
+                        help="gan: also time both 5-epoch runs in full (about 10 minutes on 2 cores)")
+    parser.add_argument("--students", type=int, default=2,
+                        help="grading: copies of the reference solution graded with 1, then 2 workers")
     args = parser.parse_args(argv)
-    bench_gan(args)
+    if args.students < 1:
+        parser.error("--students must be at least 1")
+    (bench_gan if args.name == "gan" else bench_grading)(args)
     return 0
 
 

@@ -30,6 +30,10 @@ def main(argv=None) -> int:
                         "are kept from OUT when their submission and the grader are unchanged")
     p.add_argument("--regrade", action="store_true",
                    help="grade every student again, even those whose submission and grader are unchanged")
+    p.add_argument("--nbgrader-db", type=Path, metavar="FILE",
+                   help="also write the scores into this nbgrader gradebook database (a course's "
+                        "gradebook.db; created if absent): one notebook per practical, one grade cell per check")
+    p.add_argument("--assignment", help="the nbgrader assignment's name (default: the practical, or rdfia for all)")
     p.add_argument("--memory-mb", type=int, default=4096, help="memory limit of each check's process")
     p.add_argument("--output-mb", type=int, default=64, help="limit on what a check's process prints or writes")
     p.add_argument("--sandbox", choices=("auto", "off"), default="auto",
@@ -67,10 +71,12 @@ def main(argv=None) -> int:
             parser.error("--memory-mb must be at least 256 and --output-mb at least 1")
         limits = Limits(memory_mb=args.memory_mb, output_mb=args.output_mb, sandbox=args.sandbox)
         reports = grade(args.submissions, args.out, args.practical, args.workers, limits,
-                        only=args.only, regrade=args.regrade or args.students or False)
+                        only=args.only, regrade=args.regrade or args.students or False,
+                        nbgrader_db=args.nbgrader_db, assignment=args.assignment)
         for r in sorted(reports, key=lambda r: r["student"]):
             print(f"{r['student']}: {r['score']:g}/{r['max_score']:g}")
-        print(f"gradebook: {args.out / 'gradebook.csv'}; feedback in {args.out / 'students'}")
+        print(f"gradebook: {args.out / 'gradebook.csv'}; feedback in {args.out / 'students'}"
+              + (f"; nbgrader gradebook: {args.nbgrader_db}" if args.nbgrader_db else ""))
         return 0
     if args.command == "selftest":
         from grading.selftest import selftest

@@ -10,6 +10,7 @@ import json
 import logging
 import shutil
 import tempfile
+import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -192,7 +193,8 @@ def student_name(entry: Path) -> str:
 
 
 def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1, limits: Limits = Limits(),
-          only: list[str] | None = None, regrade: bool | list[str] = False) -> list[dict]:
+          only: list[str] | None = None, regrade: bool | list[str] = False,
+          nbgrader_db: Path | None = None, assignment: str | None = None) -> list[dict]:
     """Grade every submission in ``submissions``; write the gradebook and the reports.
 
     Each student's reports are written as soon as that student is graded, with a
@@ -200,7 +202,8 @@ def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1, l
     interruption, or with new submissions) regrades only the students whose fingerprint
     changed, unless ``regrade`` (True: everyone; a list: those students). Every check runs
     on one thread, whatever ``workers`` is, so that scores do not depend on how the batch
-    was split.
+    was split. With ``nbgrader_db``, the scores also go into that nbgrader gradebook
+    database as the assignment ``assignment`` (default: the practical's name, or "rdfia").
     """
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     entries = _submissions(submissions)
@@ -264,6 +267,8 @@ def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1, l
                 write_reports(report, out)
                 reports.append(report)
     write_gradebook(reports, checks, out / "gradebook.csv")
+    if nbgrader_db is not None:
+        write_nbgrader(reports, checks, nbgrader_db, assignment or ("rdfia" if target == "all" else target))
     return sorted(reports, key=lambda r: r["student"])
 
 
@@ -324,3 +329,46 @@ def write_gradebook(reports: list[dict], checks: list[Check], path: Path) -> Non
             scores = {r["id"]: r["score"] for r in rep["results"]}
             w.writerow([rep["student"]] + [f"{scores.get(c.id, 0):g}" for c in checks]
                        + [f"{rep['score']:g}", f"{rep['max_score']:g}"])
+
+
+def write_nbgrader(reports: list[dict], checks: list[Check], db: Path, assignment: str,
+                   course: str = "default_course") -> None:
+    """Write the scores into an nbgrader gradebook database (``gradebook.db`` of a course),
+    through nbgrader's own API: one nbgrader *notebook* per practical, one *grade cell* per
+    check (its points as the maximum), each student's check scores as automatic scores.
+    Running it again updates the same entries (re-grading replaces, never duplicates).
+    """
+    from nbgrader.api import Grade, Gradebook, MissingEntry, SubmittedNotebook
+
+    def grade_of(gb, check_id: str, practical: str, student: str):
+        try:
+            return gb.find_grade(check_id, practical, assignment, student)
+        except MissingEntry:  # a practical or check first graded after this submission was recorded
+            cell = gb.find_grade_cell(check_id, practical, assignment)
+            try:
+                notebook = gb.find_submission_notebook(practical, assignment, student)
+            except MissingEntry:
+                parts = gb.find_notebook(practical, assignment), gb.find_submission(assignment, student)
+                with gb.db.no_autoflush:
+                    notebook = SubmittedNotebook(notebook=parts[0], assignment=parts[1])
+                    gb.db.add(notebook)
+            with gb.db.no_autoflush:
+                grade = Grade(cell_id=cell.id, notebook=notebook)
+                gb.db.add(grade)
+            return grade
+
+    # nbgrader's own add_submission builds objects before adding them to its session, which
+    # SQLAlchemy 2 reports as a warning on every new submission: not ours to fix, silenced.
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{Path(db).resolve()}", course_id=course) as gb:
+        warnings.filterwarnings("ignore", message=".*not in session.*", module="nbgrader")
+        gb.update_or_create_assignment(assignment)
+        for c in checks:
+            gb.update_or_create_notebook(c.practical, assignment)
+            gb.update_or_create_grade_cell(c.id, c.practical, assignment, max_score=c.points,
+                                           cell_type="code")
+        for rep in reports:
+            gb.update_or_create_student(rep["student"])
+            gb.update_or_create_submission(assignment, rep["student"])
+            for r in rep["results"]:
+                grade_of(gb, r["id"], r["practical"], rep["student"]).auto_score = r["score"]
+            gb.db.commit()

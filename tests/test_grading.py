@@ -2,14 +2,15 @@
 import csv
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
+import nbformat
 import pytest
-
 
 from grading.grade import grade
 from grading.registry import PRACTICALS, select
@@ -67,6 +68,10 @@ def test_no_solution_line_leaks_into_the_release(student_release):
     for f in student_release.rglob("*"):
         if f.is_file():
             released |= {line.strip() for line in f.read_text(errors="replace").splitlines()}
+        if f.suffix == ".ipynb":  # JSON: the cells' lines are quoted, so read them as cells
+            released |= {line.strip() for cell in nbformat.read(f, as_version=4).cells
+                         for line in cell.source.splitlines()}
+    assert any(f.suffix == ".ipynb" for f in student_release.rglob("*"))
     regions = all_regions(REPO)
     assert len(regions) >= 15
     solution_lines = {line.strip() for r in regions for line in r.lines}
@@ -96,6 +101,79 @@ def test_public_checks_fail_in_the_release_and_pass_on_the_reference(student_rel
     assert on_ref.returncode == 0 and "score: 10/10" in on_ref.stdout, on_ref.stdout
 
 
+def _writefile_cells(nb) -> dict:
+    """``{path: body}`` of a notebook's ``%%writefile PATH`` cells."""
+    cells = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith("%%writefile "):
+            header, _, body = cell.source.partition("\n")
+            cells[header.split(maxsplit=1)[1]] = body
+    return cells
+
+
+def test_release_has_a_notebook_per_practical_holding_the_stubs(student_release):
+    manifest = json.loads((student_release / "MANIFEST.json").read_text())
+    assert manifest["notebooks"] == [f"notebooks/{p}.ipynb" for p in PRACTICALS]
+    for practical in PRACTICALS:
+        nb = nbformat.read(student_release / "notebooks" / f"{practical}.ipynb", as_version=4)
+        nbformat.validate(nb)
+        assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# Practical 3-")
+        sources = [c.source for c in nb.cells if c.cell_type == "code"]
+        assert '"google.colab" in sys.modules' in sources[0] and "MANIFEST.json" in sources[0]
+        assert f"!python -m grading check {practical}" in sources
+        assert any(s.startswith(f"!python {practical}/main.py") and "--quick" in s for s in sources)
+        written = _writefile_cells(nb)
+        assert sorted(written) == sorted(f for f in manifest["student_files"] if f.startswith(practical + "/"))
+        for rel, body in written.items():
+            stub = (student_release / rel).read_text()
+            # IPython ends the cell with one newline when it has none: the file is the stub.
+            assert body in (stub, stub.removesuffix("\n")), f"the {rel} cell is not the released stub"
+
+
+def _run_cells(nb, cells, cwd: Path) -> None:
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=cells, metadata=nb.metadata)
+    NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+
+
+def test_notebook_cells_write_the_files_locally_and_from_an_uploaded_zip(student_release, tmp_path):
+    """The setup, %%writefile and hand-in cells of one notebook, run by a Jupyter kernel: from
+    the release's notebooks/ folder, and from a folder holding only the release zip (as on
+    Colab, minus the pip install)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec("python3")
+    except NoSuchKernel:
+        pytest.skip("no Jupyter python3 kernel installed (pip install ipykernel)")
+    nb = nbformat.read(student_release / "notebooks/tp3d_gan.ipynb", as_version=4)
+    written = _writefile_cells(nb)
+    setup = next(c for c in nb.cells if c.cell_type == "code" and "google.colab" in c.source)
+    cells = [setup] + [c for c in nb.cells if c.source.startswith(("%%writefile", "import zipfile"))]
+
+    local = tmp_path / "local"
+    shutil.copytree(student_release, local)
+    for rel in written:
+        (local / rel).write_text("")  # so that the cell visibly writes the file
+    _run_cells(nb, cells, local / "notebooks")
+
+    colab = tmp_path / "content"
+    colab.mkdir()
+    with zipfile.ZipFile(colab / "student_version.zip", "w") as z:
+        for f in sorted(student_release.rglob("*")):
+            rel = f.relative_to(student_release).as_posix()
+            if f.is_file():
+                z.writestr(f"student_version/{rel}", "" if rel in written else f.read_bytes())
+    _run_cells(nb, cells, colab)
+
+    for root in (local, colab / "student_version"):
+        for rel in written:
+            assert (root / rel).read_text() == (student_release / rel).read_text(), (root, rel)
+        with zipfile.ZipFile(root / "submission_tp3d_gan.zip") as z:
+            assert sorted(z.namelist()) == sorted(written)
+
+
 def _tree_digest(folder: Path) -> str:
     h = hashlib.sha256()
     for f in sorted(folder.rglob("*")):
@@ -119,7 +197,8 @@ def test_grading_a_batch_of_submissions(tmp_path):
         z.writestr("erin/tp3c_domain_adaptation/dann.py", good)
     before = _tree_digest(subs)
 
-    reports = {r["student"]: r for r in grade(subs, tmp_path / "out", "tp3c", workers=2)}
+    db = tmp_path / "gradebook.db"
+    reports = {r["student"]: r for r in grade(subs, tmp_path / "out", "tp3c", workers=2, nbgrader_db=db)}
 
     assert _tree_digest(subs) == before, "grading modified a submission"
     scores = {s: r["score"] for s, r in reports.items()}
@@ -140,6 +219,10 @@ def test_grading_a_batch_of_submissions(tmp_path):
     assert "(hidden) | failed" in feedback
     hidden_message = bob["tp3c.grl_in_network"]["message"]
     assert hidden_message and hidden_message not in feedback, "a hidden check's details leaked"
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{db}") as gb:  # the same scores, read back by nbgrader
+        assert {s: gb.find_submission("tp3c", s).score for s in scores} == scores
 
 
 def test_a_grader_bug_on_one_student_does_not_stop_the_batch(tmp_path, monkeypatch):
@@ -170,6 +253,36 @@ def test_a_grader_bug_on_one_student_does_not_stop_the_batch(tmp_path, monkeypat
     monkeypatch.setattr(grade_module, "grade_one", lambda entry, *a: calls.append(entry.name) or real_grade_one(entry, *a))
     again = {r["student"]: r["score"] for r in grade(subs, out, "tp3c", workers=2, only=only)}
     assert calls == ["bob"] and again == {"alice": 1, "bob": 1}
+
+
+def test_scores_go_into_an_nbgrader_gradebook(tmp_path):
+    """Read back with nbgrader's own API; a re-grade replaces scores, a practical graded
+    later joins the same submission."""
+    from nbgrader.api import Gradebook
+
+    from grading.grade import write_nbgrader
+
+    def reports(checks, scores):
+        rows = {}
+        for student, per_check in scores.items():
+            results = [dict(id=c.id, practical=c.practical, points=c.points, score=per_check(c)) for c in checks]
+            rows[student] = {"student": student, "results": results}
+        return list(rows.values())
+
+    db, tp3c, tp3d = tmp_path / "gradebook.db", select("tp3c", include_hidden=True), select("tp3d", include_hidden=True)
+    full = sum(c.points for c in tp3c)
+    write_nbgrader(reports(tp3c, {"alice": lambda c: c.points, "bob": lambda c: 0.0}), tp3c, db, "tp3")
+    write_nbgrader(reports(tp3c, {"bob": lambda c: c.points if c.id == tp3c[0].id else 0.0}), tp3c, db, "tp3")
+    write_nbgrader(reports(tp3d, {"alice": lambda c: c.points}), tp3d, db, "tp3")
+
+    with Gradebook(f"sqlite:///{db}") as gb:
+        assert sorted(s.id for s in gb.students) == ["alice", "bob"]
+        assert sorted(n.name for n in gb.find_assignment("tp3").notebooks) == ["tp3c_domain_adaptation", "tp3d_gan"]
+        assert gb.find_assignment("tp3").max_score == full + sum(c.points for c in tp3d)
+        assert gb.find_submission("tp3", "alice").score == full + sum(c.points for c in tp3d)
+        assert gb.find_submission("tp3", "bob").score == tp3c[0].points
+        assert gb.find_grade(tp3c[0].id, "tp3c_domain_adaptation", "tp3", "bob").auto_score == tp3c[0].points
+        assert len(gb.find_submission_notebook("tp3c_domain_adaptation", "tp3", "bob").grades) == len(tp3c)
 
 
 def test_selftest_on_one_practical():
