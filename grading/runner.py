@@ -38,7 +38,10 @@ SANDBOX_FAILED = 97  # exit status of the mount script when a folder could not b
 # mount read-only (those it cannot change, such as /proc, stay as they are; / must succeed),
 # hides each HIDDEN folder, gives the check a private /dev/shm, then replaces itself with CMD
 # (so the check's pid stays the group leader), from "/" so that no working directory leads
-# back into a hidden folder.
+# back into a hidden folder. CMD runs in a second, nested user and mount namespace: there
+# every mount made above is locked, so that the check's code, "root" again but of the
+# nested namespace only, can neither unmount a hiding tmpfs nor make a mount writable again
+# (in the first namespace it could do both).
 _MOUNT_SCRIPT = '''
 run=$1 view=$2 tree=$3; shift 3
 mount --bind "$run" "$view" 2>/dev/null && mount --bind "$tree" "$view/tree" 2>/dev/null || exit 97
@@ -52,7 +55,7 @@ while [ "$1" != "--" ]; do
   mount -t tmpfs -o size=4k,mode=000 rdfia-hidden "$1" 2>/dev/null || exit 97; shift
 done; shift
 if [ -d /dev/shm ]; then mount -t tmpfs -o size=64m rdfia-shm /dev/shm 2>/dev/null || exit 97; fi
-cd / && exec "$@"
+cd / && exec unshare --user --mount --map-root-user -- "$@"
 '''
 
 

@@ -7,7 +7,7 @@ Each entry: kind -> (edit, expected words in every lost check's reason). ``edit`
 reference source and a dict of paths (``reference``: the instructor's ``dann.py``,
 ``classmate``: another student's submitted file, ``batches``: the folder where the grader
 makes its batch folders, ``backward``: a line only a correct answer has, ``probe``: the name
-of a file to try to create in torch's folder) and returns the files to hand in, as
+of a file to try to create in torch's folder, ``classmate_dir``: the submissions folder) and returns the files to hand in, as
 {relative path: text}; an empty dict hands in nothing.
 """
 from typing import Callable
@@ -78,6 +78,12 @@ CORPUS: dict[str, tuple[Callable, tuple[str, ...]]] = {
                    "for _p, _text in ((_r.__file__, '\\ndef expect(*a, **k):\\n    pass\\n'),\n"
                    "                  (_os.path.join(_os.path.dirname(_t.__file__), {probe!r}), 'x')):\n"
                    "    try:\n        open(_p, 'a').write(_text)\n    except OSError:\n        pass"),
+        ("",)),
+    "escapes_the_sandbox": (  # the stub, then unmount what hides the others and remount / writable
+        _stub_then("import os as _os\n"
+                   "_os.system('umount {classmate_dir} {batches}/rdfia-batch-*/work; mount -o remount,bind,rw /; "
+                   "touch {batches}/{probe}')\n"
+                   "try:\n    exec(open({classmate!r}).read())\nexcept OSError:\n    pass"),
         ("",)),
     "tries_the_network": (_prepend("import socket\nsocket.create_connection(('1.1.1.1', 443), timeout=5)"),
                           ("OSError",)),

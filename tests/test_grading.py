@@ -328,11 +328,13 @@ def test_a_batch_of_hostile_submissions_is_graded_safely(tmp_path, monkeypatch):
     with zipfile.ZipFile(subs / "erin.zip", "w") as z:
         z.writestr("erin/" + FILE, good)
     paths = {"reference": str(REPO / FILE), "classmate": str(subs / "alice" / FILE),
-             "batches": tempfile.gettempdir(), "backward": GRL_BACKWARD, "probe": PROBE}
+             "batches": tempfile.gettempdir(), "backward": GRL_BACKWARD, "probe": PROBE,
+             "classmate_dir": str(subs)}
     sandboxed = namespaces_available()
     corpus = {k: v for k, v in CORPUS.items()  # without namespaces, nothing protects these files
               if sandboxed or k not in ("reads_outside_its_copy", "writes_outside_its_copy",
-                                        "reads_classmates_working_copies", "tampers_with_the_grader")}
+                                        "reads_classmates_working_copies", "tampers_with_the_grader",
+                                        "escapes_the_sandbox")}
     for kind, (edit, _) in corpus.items():
         (subs / kind).mkdir()
         for rel, text in edit(good, paths).items():
@@ -359,11 +361,12 @@ def test_a_batch_of_hostile_submissions_is_graded_safely(tmp_path, monkeypatch):
                                                          for w in words)]
     assert not problems, "\n".join(problems)
     if sandboxed:  # nothing outside its own copy could be read or changed
-        for kind in ("reads_outside_its_copy", "reads_classmates_working_copies", "tampers_with_the_grader"):
+        for kind in ("reads_outside_its_copy", "reads_classmates_working_copies", "tampers_with_the_grader",
+                     "escapes_the_sandbox"):
             assert reports[kind]["score"] == 0, (kind, reports[kind]["results"])
         import torch
-        probe = Path(torch.__file__).parent / PROBE
-        assert not probe.exists(), "a submission wrote into the Python environment"
+        for probe in (Path(torch.__file__).parent / PROBE, Path(tempfile.gettempdir()) / PROBE):
+            assert not probe.exists(), f"a submission wrote {probe}"
     for student in reports:
         _gradescope_valid(json.loads((out / "students" / student / "results.json").read_text()))
     with open(out / "gradebook.csv") as f:
