@@ -11,7 +11,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from common.results import load_json, save_json  # noqa: E402
+from common.results import load_json, markdown_table, save_json  # noqa: E402
 
 
 def project_loop(data_dir, iterations: int, batch_size: int = 128, nz: int = 100) -> dict:
@@ -112,10 +112,10 @@ def bench_grading(args) -> dict:
             "speedup from 1 to 2 workers": round(seconds1 / runs[2][0], 2),
             **{f"check seconds per submission, {p}": v for p, v in per_practical.items()},
             "checks lost by the reference": len(lost), "cpus": os.cpu_count()}
-    lines = ["| measure | value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in rows.items()]
-    print("\n".join(lines))
+    table = markdown_table(["measure", "value"], [[k, v] for k, v in rows.items()])
+    print(table, end="")
     save_json(rows, out / "bench_grading.json")
-    (out / "bench_grading.md").write_text("\n".join(lines) + "\n")
+    (out / "bench_grading.md").write_text(table)
     return rows
 
 

@@ -37,7 +37,8 @@ def main(argv=None) -> int:
     p.add_argument("--memory-mb", type=int, default=4096, help="memory limit of each check's process")
     p.add_argument("--output-mb", type=int, default=64, help="limit on what a check's process prints or writes")
     p.add_argument("--sandbox", choices=("auto", "off"), default="auto",
-                   help="auto: no network and other folders hidden, where Linux user namespaces allow it")
+                   help="auto: where Linux user namespaces allow it, no network, other folders hidden and "
+                        "everything outside the student's copy read-only; off: the limits only")
     p = sub.add_parser("selftest", help="every check passes on the reference and fails on the "
                                         "stub and on its mutants")
     p.add_argument("practical", nargs="?", default="all")

@@ -1,7 +1,8 @@
 """Runs ONE check in a fresh process and writes its result as JSON.
 
 Started by :mod:`grading.runner` as ``python grading/worker.py TREE GRADER CHECK_ID RESULT``
-with the working directory inside the tree under test. ``GRADER`` is a folder holding
+(in the sandbox, TREE and RESULT are paths of the check's private view); it moves into TREE
+before anything else. ``GRADER`` is a folder holding
 only the ``grading`` package, put first on ``sys.path`` so that a submission cannot
 replace the checks; ``TREE`` (the student's code) comes next.
 
