@@ -8,7 +8,9 @@ import csv
 import hashlib
 import json
 import logging
+import os
 import shutil
+import sys
 import tempfile
 import warnings
 import zipfile
@@ -357,6 +359,11 @@ def write_nbgrader(reports: list[dict], checks: list[Check], db: Path, assignmen
                 gb.db.add(grade)
             return grade
 
+    # nbgrader creates a new database with the ``alembic`` command: find it beside this Python
+    # even when its environment is not activated (``.venv/bin/python -m grading grade``).
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     # nbgrader's own add_submission builds objects before adding them to its session, which
     # SQLAlchemy 2 reports as a warning on every new submission: not ours to fix, silenced.
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{Path(db).resolve()}", course_id=course) as gb:

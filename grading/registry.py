@@ -1,12 +1,18 @@
 """The registry of checks: what each check is, and the helpers checks use to judge.
 
-A check is a function without arguments, registered with :func:`check`, that imports the
-student's code (``from tp3c_domain_adaptation import dann``), exercises it and raises
+A check is a function without arguments, registered with :func:`check`. It never imports
+the student's code itself: it sends *probes* there with :func:`run` (small functions that
+import the student's code, call it on the check's inputs and return plain data), then
+compares what came back with the expected values it computes itself, raising
 :class:`CheckFailed` (or ``AssertionError``) with a message saying what was expected and
-what came. Public checks live in ``grading/checks/<practical>.py``; hidden ones in
-``grading/hidden/<practical>.py``, which the student release leaves out.
+what came. When graded, probes run in the student's own sandboxed process and the check in
+the grader's (see :mod:`grading.student`). Public checks live in
+``grading/checks/<practical>.py``; hidden ones in ``grading/hidden/<practical>.py``, which
+the student release leaves out.
 """
 import importlib
+import marshal
+import pickle
 import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +27,37 @@ _REGISTRY: dict[str, "Check"] = {}
 
 class CheckFailed(AssertionError):
     """The student's code ran but gave a wrong answer; the message says expected vs got."""
+
+
+class StudentError(Exception):
+    """The student's code raised, crashed or misbehaved in its own process."""
+
+    def __init__(self, status: str, message: str, where: str = ""):
+        super().__init__(message)
+        self.status, self.message, self.where = status, message, where
+
+
+# Set by grading.worker while a check is graded: the student's process. None: the probes run
+# in this process (calibration, tests), with the same globals and the same plain-data reply.
+student = None
+
+
+def run(probe: Callable, *args):
+    """``probe(*args)`` run where the student's code is, and what it returned.
+
+    ``probe`` is a function of the check's module that uses nothing but its arguments, its
+    own imports and the names ``torch``, ``nn``, ``F``, ``math``, ``copy``: only its compiled
+    code travels. Its arguments are pickled (tensors, torch's own modules, numbers); it must
+    return numbers, strings, tensors, lists, tuples or dicts (convert NumPy arrays).
+    """
+    from grading.student import decode, encode, make_probe
+
+    code = probe.__code__
+    if code.co_freevars:  # the grader's mistake, not the student's: say so here
+        raise TypeError(f"probe {code.co_name} uses names of the function around it: pass them as arguments")
+    if student is not None:
+        return student.call(pickle.dumps((marshal.dumps(code), probe.__defaults__, args)))
+    return decode(encode(make_probe(code, probe.__defaults__)(*args)))
 
 
 @dataclass(frozen=True)

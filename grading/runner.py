@@ -1,22 +1,27 @@
-"""Run checks in subprocesses with a wall-clock limit, a memory limit and an output limit,
-cut off from the network and from other students' files where Linux allows it.
+"""Run checks with a wall-clock limit, a memory limit and an output limit, the student's code
+cut off from the grader, the network and other students' files where Linux allows it.
 
-Every check runs in a fresh process group (``start_new_session``) that is killed whole at
-the end, so nothing a submission starts outlives its check. Limits are set by the worker
-before any student code is imported (:mod:`grading.worker`). With unprivileged user
-namespaces (``unshare``, most Linux distributions), the process also gets:
+Every check is two processes in one fresh process group (``start_new_session``), killed
+whole at the end, so nothing a submission starts outlives its check: the grader's process
+(:mod:`grading.worker`: the check, its expected values and its verdict) and the student's
+process (:mod:`grading.student`: the student's code, which receives the check's inputs and
+returns plain data). Limits are set by the student's process before any student code is
+imported. With unprivileged user namespaces (``unshare``, most Linux distributions), the
+student's process also gets:
 
 - no network (an empty network namespace: connections fail at once);
-- a private mount table: the student's copy and the check's own folder are mounted at a
-  fresh "view" path, every other mount becomes read-only (the Python environment, the
-  grader's copy, the instructor's home: nothing outside the view can be changed), the
-  folders named in ``hide`` (the reference solution, the submissions, the reports, the other
-  students' working copies) are covered by an empty, unreadable ``tmpfs``, and ``/dev/shm``
-  is a private ``tmpfs``.
+- a private mount table: the student's copy and its own folder are mounted at a fresh
+  "view" path, every other mount becomes read-only (the Python environment, the instructor's
+  home: nothing outside the view can be changed), the folders named in ``hide`` (the
+  reference solution, the submissions, the reports, the other students' working copies)
+  and the grader's copy (the checks, hidden ones included) are covered by an empty,
+  unreadable ``tmpfs``, and ``/dev/shm`` is a private ``tmpfs``.
 
 Without ``unshare`` (macOS, containers without user namespaces) the same limits apply, the
 network is refused inside Python only, and nothing is hidden: :func:`isolation` says which.
+The split into two processes holds everywhere: the verdict is never the student's.
 """
+import dataclasses
 import functools
 import json
 import os
@@ -29,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grading.registry import Check
+
+REPO = Path(__file__).resolve().parents[1]  # the course's code: ``common`` for the checks
 
 OUTPUT_TAIL = 2000  # characters of a crashed check's output kept for the report
 SANDBOX_FAILED = 97  # exit status of the mount script when a folder could not be hidden
@@ -129,11 +136,14 @@ def _visible(hide, keep: list[Path]) -> list[str]:
 
 def run_check(check: Check, tree: Path, grader: Path, threads: int = 1, limits: Limits = Limits(),
               hide=(), scratch: Path | None = None) -> dict:
-    """Run ``check`` on the code in ``tree`` in its own process group.
+    """Run ``check`` on the code in ``tree``: the check in a grader's process, the student's
+    code in a sandboxed process of its own that the grader's starts (see
+    :mod:`grading.worker` and :mod:`grading.student`), both in one new process group.
 
     The check's temporary folders go to ``scratch/checks`` and ``scratch/views`` (the
     system's temporary folder by default): a batch hides ``scratch/checks`` from everyone,
-    each check seeing only its own folder through its view.
+    each student's process seeing only its own folder through its view. The grader's copy
+    (``grader/grading``), with the hidden checks, is hidden from the student's process too.
 
     Returns ``{"id", "status", "message", "where", "seconds", "points", "score"}`` with
     status ``passed``, ``failed``, ``timeout``, ``crashed`` or ``error`` (the grader's fault).
@@ -146,23 +156,32 @@ def run_check(check: Check, tree: Path, grader: Path, threads: int = 1, limits: 
     with tempfile.TemporaryDirectory(prefix="rdfia-check-", dir=dirs["checks"]) as tmp, \
             tempfile.TemporaryDirectory(prefix="rdfia-view-", dir=dirs["views"]) as view:
         tmp, view = Path(tmp), Path(view)
-        log_path = tmp / "output.txt"
+        judge, run = tmp / "judge", tmp / "student"  # the student's process sees only ``run``
+        judge.mkdir()
+        run.mkdir()
+        shutil.copy(Path(__file__).with_name("student.py"), run / "student.py")
         sandboxed = limits.sandbox != "off" and namespaces_available()
-        # What the check's process sees: its own folder and the student's copy at the view
-        # path inside the sandbox; the real paths without one.
-        seen, seen_tree = (view, view / "tree") if sandboxed else (tmp, tree)
-        cmd = [sys.executable, str(grader / "grading" / "worker.py"), str(seen_tree), str(grader),
-               check.id, str(seen / "result.json")]
+        # The student's process sees its folder and its copy at the view path in the sandbox.
+        seen, seen_tree = (view, view / "tree") if sandboxed else (run, tree)
+        cmd = [sys.executable, str(seen / "student.py"), str(seen_tree)]
         if sandboxed:
-            (tmp / "tree").mkdir()
-            keep = [view, grader, Path(sys.executable).resolve(), Path(sys.prefix).resolve()]
+            (run / "tree").mkdir()
+            keep = [view, tree, Path(sys.executable).resolve(), Path(sys.prefix).resolve()]
+            hidden = list(hide) + ([grader / "grading", REPO] if grader != tree else [])
             cmd = (["unshare", "--user", "--map-root-user", "--net", "--mount", "sh", "-c",
-                    _MOUNT_SCRIPT, "sh", str(tmp), str(view), str(tree)] + _visible(hide, keep) + ["--"] + cmd)
-        result_path = tmp / "result.json"
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(cmd, cwd=tmp, env=_env(threads, limits, sandboxed, seen), stdout=log,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
+                    _MOUNT_SCRIPT, "sh", str(run), str(view), str(tree)] + _visible(hidden, keep) + ["--"] + cmd)
+        spec = {"cmd": cmd, "cwd": str(run), "env": _env(threads, limits, sandboxed, seen),
+                "log": str(run / "output.txt"), "limits": dataclasses.asdict(limits)}
+        (judge / "student.json").write_text(json.dumps(spec))
+        result_path = judge / "result.json"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONDONTWRITEBYTECODE="1",
+                   MPLBACKEND="Agg", CUDA_VISIBLE_DEVICES="")
+        with open(judge / "output.txt", "wb") as log:
+            proc = subprocess.Popen([sys.executable, str(grader / "grading" / "worker.py"), str(grader), str(REPO),
+                                     check.id, str(result_path), str(judge / "student.json")],
+                                    cwd=judge, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
             try:
                 proc.wait(timeout=check.timeout)
                 timed_out = False
@@ -175,23 +194,18 @@ def run_check(check: Check, tree: Path, grader: Path, threads: int = 1, limits: 
                       "message": f"did not finish within the time limit of {check.timeout:g} s",
                       "seconds": check.timeout}
         elif result_path.exists():
-            try:
-                result = json.loads(result_path.read_text())
-            except ValueError:
-                result = {"status": "crashed", "seconds": None,
-                          "message": "the process ended while writing its result"}
-        elif sandboxed and proc.returncode == SANDBOX_FAILED:
-            result = {"status": "error", "seconds": None,
-                      "message": "the grader could not set up its sandbox (mount in a user namespace)"}
+            result = json.loads(result_path.read_text())
         else:
-            result = {"status": "crashed", "seconds": None, "message": _crash_message(proc.returncode, limits, log_path)}
+            result = {"status": "error", "seconds": None,
+                      "message": f"the grader's process ended without a result: {_tail(judge / 'output.txt')}"}
     result.update(id=check.id, points=check.points,
                   score=check.points if result["status"] == "passed" else 0.0)
     result.setdefault("where", "")
     return result
 
 
-def _crash_message(code: int, limits: Limits, log_path: Path) -> str:
+def crash_message(code: int, limits: Limits, log_path: Path) -> str:
+    """Why the student's process ended before answering, from its exit status."""
     if code == -signal.SIGXFSZ:
         return (f"the process wrote more than {limits.output_mb} MB (printed output or a file) "
                 f"and was stopped")
@@ -201,7 +215,7 @@ def _crash_message(code: int, limits: Limits, log_path: Path) -> str:
         why = f"killed by signal {signal.Signals(-code).name}"
     else:
         why = f"ended with exit code {code} (sys.exit or os._exit in the code?)"
-    tail = _tail(log_path)
+    tail = _tail(Path(log_path))
     return f"the process {why} before reporting a result" + (f"; last output: {tail}" if tail else "")
 
 

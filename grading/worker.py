@@ -1,155 +1,152 @@
-"""Runs ONE check in a fresh process and writes its result as JSON.
+"""Runs ONE check in the grader's process and writes its result as JSON.
 
-Started by :mod:`grading.runner` as ``python grading/worker.py TREE GRADER CHECK_ID RESULT``
-(in the sandbox, TREE and RESULT are paths of the check's private view); it moves into TREE
-before anything else. ``GRADER`` is a folder holding
-only the ``grading`` package, put first on ``sys.path`` so that a submission cannot
-replace the checks; ``TREE`` (the student's code) comes next.
+Started by :mod:`grading.runner` as ``python grading/worker.py GRADER REPO CHECK_ID RESULT
+STUDENT``: ``GRADER`` holds only the ``grading`` package (put first on ``sys.path``),
+``REPO`` the course's shared code (``common``, and the few practical modules a check may
+use itself, :data:`JUDGE_MODULES`), ``STUDENT`` a JSON file saying how to start the
+student's process (its command, sandbox included, working folder, environment and log).
 
-Before any student code runs, the worker lowers its own limits (memory, size of written
-files, no core dumps) from ``$RDFIA_LIMITS``, and remembers the functions the checks judge
-with (torch's comparisons, the grader's helpers, a few builtins): a submission that replaces
-one of them loses the check, whatever the check said.
+This process never imports the student's code (an import hook refuses it): each probe a
+check sends with :func:`grading.registry.run` goes to the student's process, started at the
+first probe, and only plain data comes back. The verdict, the expected values and the
+hidden checks' code stay here, where the submission cannot reach them.
 
 ``CHECK_ID`` may also be ``import:MODULE[,MODULE...]``: import the student's modules and
 nothing else (the batch grader's first probe of each practical).
 """
-import errno
+import importlib.abc
 import json
 import os
+import subprocess
 import sys
 import time
-import traceback
 
-# Kept before any student code runs: the result is written with these, whatever it replaces.
-_open, _dump, _exit = open, json.dump, os._exit
-
-
-def _student_frame(tb, tree: str) -> str:
-    """``file:line`` of the deepest traceback frame inside the student's tree."""
-    where = ""
-    for frame in traceback.extract_tb(tb):
-        path = os.path.abspath(frame.filename)
-        if path.startswith(tree + os.sep) and f"{os.sep}grading{os.sep}" not in path:
-            where = f"{os.path.relpath(path, tree)}:{frame.lineno}"
-    return where
+# Practical modules that are not students' work and that a check may import itself.
+JUDGE_MODULES = ("tp3d_gan.quality",)
 
 
-def _apply_limits() -> None:
-    import resource
+class NoStudentCode(importlib.abc.MetaPathFinder):
+    """Refuse to import the practicals' modules here: student code runs in its own process."""
 
-    limits = json.loads(os.environ.get("RDFIA_LIMITS", "{}"))
-    for name, key in (("RLIMIT_DATA", "memory_mb"), ("RLIMIT_FSIZE", "output_mb")):
-        if limits.get(key):
-            n = int(limits[key]) << 20
-            resource.setrlimit(getattr(resource, name), (n, n))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if limits.get("network") == "python":  # no network namespace: refuse sockets in Python
-        import socket
+    def __init__(self, practicals):
+        self.practicals = practicals
 
-        def refused(*args, **kwargs):
-            raise OSError("network access is disabled while grading")
-
-        socket.socket.connect = socket.socket.connect_ex = refused
-        socket.create_connection = socket.getaddrinfo = refused
+    def find_spec(self, name, path=None, target=None):
+        top = name.split(".")[0]
+        if top in self.practicals and name != top and name not in JUDGE_MODULES:
+            raise ImportError(f"the grader's process must not import {name}: send a probe with "
+                              f"grading.registry.run, which runs in the student's process")
+        return None
 
 
-def _guarded() -> dict:
-    """Every callable the checks judge with, by qualified name."""
-    import builtins
-    import math
+class StudentProcess:
+    """The student's sandboxed process, kept for the whole check. Started before the
+    grader's own imports, so that both processes load torch at the same time."""
 
-    import numpy
-    import torch
-    import torch.nn.functional
+    def __init__(self, spec: dict):
+        self.spec, self.proc = spec, None
 
-    import grading.registry
+    def start(self) -> None:
+        child_in, self.to = os.pipe()  # the grader writes requests, the student reads them
+        self.fro, child_out = os.pipe()  # the student writes replies, the grader reads them
+        with open(self.spec["log"], "ab") as log:
+            env = dict(self.spec["env"], RDFIA_PIPES=f"{child_in},{child_out}")
+            self.proc = subprocess.Popen(self.spec["cmd"], cwd=self.spec["cwd"], env=env, stdout=log,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         pass_fds=(child_in, child_out))
+        os.close(child_in)
+        os.close(child_out)
 
-    guarded = {}
-    for prefix, namespace in (("torch", torch), ("torch.nn.functional", torch.nn.functional),
-                              ("torch.Tensor", torch.Tensor), ("torch.testing", torch.testing),
-                              ("numpy", numpy), ("math", math), ("builtins", builtins),
-                              ("json", json), ("grading.registry", grading.registry)):
-        for name, value in list(vars(namespace).items()):
-            if callable(value) and not name.startswith("__") or name in ("__eq__", "__ne__", "__lt__", "__gt__"):
-                guarded[f"{prefix}.{name}"] = value
-    for name, module in list(sys.modules.items()):
-        if name.startswith(("grading.checks.", "grading.hidden.")):
-            guarded.update({f"{name}.{k}": v for k, v in vars(module).items() if callable(v)})
-    return guarded
+    def call(self, request: bytes):
+        from grading.registry import StudentError
+        from grading.runner import SANDBOX_FAILED
+        from grading.student import REPLY_LIMIT, decode, receive, send
+
+        try:
+            send(self.to, request)
+            reply = receive(self.fro, REPLY_LIMIT)
+        except BrokenPipeError:
+            reply = None
+        except ValueError as e:  # too large
+            raise StudentError("failed", str(e)) from None
+        if reply is None:
+            code, message = self._crash()
+            if code == SANDBOX_FAILED:
+                raise StudentError("error", "the grader could not set up its sandbox (mount in a user namespace)")
+            raise StudentError("crashed", message)
+        try:
+            answer = decode(reply)
+        except ValueError as e:
+            raise StudentError("failed", str(e)) from None
+        if not isinstance(answer, dict) or not ({"ok"} == answer.keys() or {"error"} == answer.keys()):
+            raise StudentError("failed", "the student's process answered something else than a probe's result")
+        if "error" in answer:
+            status, message, where = (list(answer["error"]) + ["", "", ""])[:3]
+            raise StudentError("failed", str(message), str(where))
+        return answer["ok"]
+
+    def _crash(self) -> tuple[int, str]:
+        from grading.runner import Limits, crash_message
+
+        try:
+            code = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        return code, crash_message(code, Limits(**self.spec["limits"]), self.spec["log"])
+
+    def close(self) -> None:
+        if self.proc is not None:
+            os.close(self.to)
+            self.proc.kill()
+            self.proc.wait()
 
 
-def _replaced(before: dict) -> list[str]:
-    """Names whose function changed. torch itself wraps a few (``torch.manual_seed`` when
-    ``torch._dynamo`` loads), keeping the original as ``__wrapped__``: those are unchanged."""
-    from inspect import unwrap
+def _import_probe(modules):
+    import importlib
 
-    after = _guarded()
-    return sorted(name for name, value in before.items()
-                  if name not in after or unwrap(after[name]) is not unwrap(value))
+    for module in modules:
+        importlib.import_module(module)
 
 
-def main(tree: str, grader: str, check_id: str, result_path: str) -> None:
-    tree = os.path.abspath(tree)
-    sys.path[:] = [grader, tree] + [p for p in sys.path[1:] if p not in (grader, tree)]
-    os.chdir(tree)
+def main(grader: str, repo: str, check_id: str, result_path: str, student_spec: str) -> None:
+    sys.path[:] = [grader, repo] + [p for p in sys.path[1:] if p not in (grader, repo)]
     started = time.perf_counter()
     result = {"id": check_id, "status": "error", "message": "", "where": ""}
-    guarded = None
+    student = None
     try:
-        _apply_limits()
-        from grading.registry import CheckFailed, load_checks
+        with open(student_spec) as f:
+            student = StudentProcess(json.load(f))
+        student.start()
+        import grading.registry as registry
+        from grading.registry import PRACTICALS, CheckFailed, StudentError, load_checks
 
+        sys.meta_path.insert(0, NoStudentCode(PRACTICALS))
+        registry.student = student
         if check_id.startswith("import:"):
-            import importlib
-
             def func():
-                for module in check_id[len("import:"):].split(","):
-                    importlib.import_module(module)
+                registry.run(_import_probe, check_id[len("import:"):].split(","))
         else:
             checks = load_checks()
             if check_id not in checks:
                 raise KeyError(f"no check named {check_id!r}")
             func = checks[check_id].func
-        guarded = _guarded()
         try:
             func()
             result.update(status="passed")
-        except NotImplementedError as e:
-            result.update(status="failed", message=f"not implemented yet: {e}",
-                          where=_student_frame(e.__traceback__, tree))
+        except StudentError as e:
+            result.update(status=e.status, message=e.message, where=e.where)
         except (CheckFailed, AssertionError) as e:
-            result.update(status="failed", message=str(e) or type(e).__name__,
-                          where=_student_frame(e.__traceback__, tree))
-        except MemoryError as e:
-            result.update(status="failed", where=_student_frame(e.__traceback__, tree),
-                          message="MemoryError: the code used more memory than the limit per check")
-        except SystemExit as e:
-            where = _student_frame(e.__traceback__, tree)
-            result.update(status="failed", where=where,
-                          message=f"the code called sys.exit({e.code!r})" + (f" (at {where})" if where else ""))
-        except Exception as e:  # the student's code raised: say what and where
-            where = _student_frame(e.__traceback__, tree)
-            message = f"{type(e).__name__}: {e}"
-            if "can't allocate memory" in message or "out of memory" in message.lower():
-                message = "out of memory: the code used more memory than the limit per check"
-            elif isinstance(e, OSError) and e.errno == errno.EFBIG:
-                message = "the code wrote more than the limit per check (printed output or a file)"
-            result.update(status="failed", where=where, message=message[:2000] + (f" (at {where})" if where else ""))
-        replaced = _replaced(guarded)
-        if replaced:
-            result.update(status="failed", message="the submission replaced functions the grader relies on "
-                          f"({', '.join(replaced[:5])}{', ...' if len(replaced) > 5 else ''}): "
-                          "monkeypatching torch or the grader is not allowed")
+            result.update(status="failed", message=str(e) or type(e).__name__)
     except BaseException as e:  # the grader itself failed
-        result.update(status="error", message=f"{type(e).__name__}: {e}",
-                      where=_student_frame(e.__traceback__, tree))
+        result.update(status="error", message=f"{type(e).__name__}: {e}")
+    finally:
+        if student is not None:
+            student.close()
     result["seconds"] = round(time.perf_counter() - started, 3)
-    with _open(result_path, "w") as f:
-        _dump(result, f)
-    sys.stdout.flush()
-    _exit(0)  # skip interpreter teardown: threads or atexit hooks left by student code
+    with open(result_path, "w") as f:
+        json.dump(result, f)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    main(*sys.argv[1:6])

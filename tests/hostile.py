@@ -7,7 +7,8 @@ Each entry: kind -> (edit, expected words in every lost check's reason). ``edit`
 reference source and a dict of paths (``reference``: the instructor's ``dann.py``,
 ``classmate``: another student's submitted file, ``batches``: the folder where the grader
 makes its batch folders, ``backward``: a line only a correct answer has, ``probe``: the name
-of a file to try to create in torch's folder, ``classmate_dir``: the submissions folder) and returns the files to hand in, as
+of a file to try to create in torch's folder, ``classmate_dir``: the submissions folder,
+``hidden``: the instructor's hidden checks of 3-c) and returns the files to hand in, as
 {relative path: text}; an empty dict hands in nothing.
 """
 from typing import Callable
@@ -59,9 +60,9 @@ CORPUS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "monkeypatches_torch": (
         _prepend("import torch\ntorch.allclose = lambda *a, **k: True\ntorch.Tensor.__eq__ = lambda *a: True"),
         ("monkeypatching",)),
-    "monkeypatches_grader": (
+    "monkeypatches_grader": (  # the grader is not in the student's process: nothing to patch
         _prepend("import grading.registry as r\nr.expect = r.expect_close = r.expect_shape = lambda *a, **k: None"),
-        ("monkeypatching",)),
+        ("No module named 'grading'|not implemented",)),
     "reads_outside_its_copy": (  # hands in the stub, then tries to run the answers of others
         _stub_then("for _p in ({reference!r}, {classmate!r}):\n    try:\n        exec(open(_p).read())\n"
                    "    except OSError:\n        pass"), ("",)),
@@ -74,10 +75,32 @@ CORPUS: dict[str, tuple[Callable, tuple[str, ...]]] = {
                    "    if {backward!r} in _src and 'while True' not in _src:\n        exec(_src)\n        break"),
         ("",)),
     "tampers_with_the_grader": (  # the stub, then a no-op expect in the grader's copy and a file in torch's folder
-        _stub_then("import os as _os, grading.registry as _r, torch as _t\n"
-                   "for _p, _text in ((_r.__file__, '\\ndef expect(*a, **k):\\n    pass\\n'),\n"
-                   "                  (_os.path.join(_os.path.dirname(_t.__file__), {probe!r}), 'x')):\n"
+        _stub_then("import os as _os, torch as _t\n"
+                   "_targets = [(_os.path.join(_os.path.dirname(_t.__file__), {probe!r}), 'x')]\n"
+                   "try:\n    import grading.registry as _r\n"
+                   "    _targets.append((_r.__file__, '\\ndef expect(*a, **k):\\n    pass\\n'))\n"
+                   "except ImportError:\n    pass\n"
+                   "for _p, _text in _targets:\n"
                    "    try:\n        open(_p, 'a').write(_text)\n    except OSError:\n        pass"),
+        ("",)),
+    "reads_the_hidden_checks": (  # the stub, then stops at import if any hidden check's source is readable
+        _stub_then("import glob as _g\n"
+                   "_found = [{hidden!r}] + _g.glob({batches!r} + '/rdfia-batch-*/**/hidden/tp3c_domain_adaptation.py',"
+                   " recursive=True)\n"
+                   "try:\n    import grading.hidden.tp3c_domain_adaptation as _h\n    _found.append(_h.__file__)\n"
+                   "except ImportError:\n    pass\n"
+                   "for _p in _found:\n    try:\n        open(_p).read()\n    except OSError:\n        continue\n"
+                   "    raise SystemExit('read the hidden checks at ' + _p)"),
+        ("not implemented",)),
+    "forges_its_result": (  # the stub; grl_lambda writes a passing result wherever the grader's could be, then exits
+        _stub_then("import glob as _g, json as _j, os as _os, sys as _s\n"
+                   "def grl_lambda(p, gamma=10.0):\n"
+                   "    _dirs = ['.', '..'] + _g.glob({batches!r} + '/rdfia-*/**/', recursive=True)\n"
+                   "    for _d in _dirs + [_os.path.dirname(_a) for _a in _s.argv if _a.endswith('.json')]:\n"
+                   "        try:\n"
+                   "            _j.dump({{'status': 'passed', 'message': ''}}, open(_os.path.join(_d, 'result.json'), 'w'))\n"
+                   "        except OSError:\n            pass\n"
+                   "    _os._exit(0)"),
         ("",)),
     "escapes_the_sandbox": (  # the stub, then unmount what hides the others and remount / writable
         _stub_then("import os as _os\n"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import torch
 
 from grading.grade import grade
 from grading.registry import PRACTICALS, select
@@ -99,6 +100,55 @@ def test_public_checks_fail_in_the_release_and_pass_on_the_reference(student_rel
     assert "score: 0/10" in on_stub.stdout and "(hidden)" not in on_stub.stdout
     on_ref = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert on_ref.returncode == 0 and "score: 10/10" in on_ref.stdout, on_ref.stdout
+
+
+def test_the_verdict_stays_in_the_graders_process(student_release, tmp_path):
+    """The student's code runs in a process of its own: a stub whose grl_lambda writes a
+    passing result where the old single-process worker kept it, then exits, loses the check;
+    the grader's process refuses to import a student's module; probes see only plain names."""
+    from grading.registry import run
+    from grading.runner import grader_copy, run_check
+    from grading.worker import NoStudentCode
+
+    tree = tmp_path / "tree"
+    shutil.copytree(student_release, tree)
+    forged = ("import json, os, sys\n"
+              "def grl_lambda(p, gamma=10.0):\n"
+              "    for d in ('.', '..', os.path.dirname(sys.argv[-1])):\n"
+              "        try:\n"
+              "            json.dump({'status': 'passed', 'message': ''}, open(os.path.join(d, 'result.json'), 'w'))\n"
+              "        except OSError:\n"
+              "            pass\n"
+              "    os._exit(0)\n")
+    with open(tree / "tp3c_domain_adaptation/dann.py", "a") as f:
+        f.write("\n" + forged)
+    schedule = next(c for c in select("tp3c") if c.id == "tp3c.grl_schedule")
+    result = run_check(schedule, tree, grader_copy(tmp_path / "grader"))
+    assert result["status"] == "crashed" and "exit code 0" in result["message"], result
+    assert result["score"] == 0
+
+    with pytest.raises(ImportError, match="must not import tp3c_domain_adaptation.dann"):
+        NoStudentCode(PRACTICALS).find_spec("tp3c_domain_adaptation.dann")
+    assert NoStudentCode(PRACTICALS).find_spec("tp3d_gan.quality") is None
+
+    def closure():
+        return schedule
+
+    with pytest.raises(TypeError, match="pass them as arguments"):
+        run(closure)
+    assert run(_plain_probe, 3) == {"twice": 6, "tensor": [0.0, 0.0, 0.0]}
+    with pytest.raises(ValueError, match="other than numbers, strings and tensors"):
+        run(_object_probe)
+
+
+def _plain_probe(n):
+    return {"twice": 2 * n, "tensor": torch.zeros(n).tolist()}
+
+
+def _object_probe():
+    import fractions
+
+    return fractions.Fraction(1, 3)
 
 
 def _writefile_cells(nb) -> dict:
@@ -329,12 +379,12 @@ def test_a_batch_of_hostile_submissions_is_graded_safely(tmp_path, monkeypatch):
         z.writestr("erin/" + FILE, good)
     paths = {"reference": str(REPO / FILE), "classmate": str(subs / "alice" / FILE),
              "batches": tempfile.gettempdir(), "backward": GRL_BACKWARD, "probe": PROBE,
-             "classmate_dir": str(subs)}
+             "classmate_dir": str(subs), "hidden": str(REPO / "grading/hidden/tp3c_domain_adaptation.py")}
     sandboxed = namespaces_available()
     corpus = {k: v for k, v in CORPUS.items()  # without namespaces, nothing protects these files
               if sandboxed or k not in ("reads_outside_its_copy", "writes_outside_its_copy",
                                         "reads_classmates_working_copies", "tampers_with_the_grader",
-                                        "escapes_the_sandbox")}
+                                        "escapes_the_sandbox", "reads_the_hidden_checks")}
     for kind, (edit, _) in corpus.items():
         (subs / kind).mkdir()
         for rel, text in edit(good, paths).items():
@@ -351,6 +401,7 @@ def test_a_batch_of_hostile_submissions_is_graded_safely(tmp_path, monkeypatch):
     for student in ("alice", "erin") + (("writes_outside_its_copy",) if sandboxed else ()):
         assert reports[student]["score"] == full, (student, reports[student]["results"])
     assert 0 < reports["bob"]["score"] < full
+    assert reports["forges_its_result"]["score"] == 0, reports["forges_its_result"]["results"]
     problems = []
     for kind, (_, words) in corpus.items():
         lost = [r for r in reports[kind]["results"] if r["status"] != "passed"]
@@ -362,7 +413,7 @@ def test_a_batch_of_hostile_submissions_is_graded_safely(tmp_path, monkeypatch):
     assert not problems, "\n".join(problems)
     if sandboxed:  # nothing outside its own copy could be read or changed
         for kind in ("reads_outside_its_copy", "reads_classmates_working_copies", "tampers_with_the_grader",
-                     "escapes_the_sandbox"):
+                     "escapes_the_sandbox", "reads_the_hidden_checks"):
             assert reports[kind]["score"] == 0, (kind, reports[kind]["results"])
         import torch
         for probe in (Path(torch.__file__).parent / PROBE, Path(tempfile.gettempdir()) / PROBE):

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from grading.registry import check, expect, expect_close, expect_shape
+from grading.registry import check, expect, expect_close, expect_shape, run
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,39 +51,30 @@ def reference_saliency(model, X, y) -> torch.Tensor:
     return X.grad.abs().amax(dim=1)
 
 
-class ConstantScores(nn.Module):
-    """Logits that do not depend on the image (zero gradient), for the L2 term alone."""
+def _saliency(X, y, model):
+    from tp3b_visualization.visualization import compute_saliency_maps
 
-    def __init__(self):
-        super().__init__()
-        self.bias = nn.Parameter(torch.arange(10.0), requires_grad=False)
-
-    def forward(self, x):
-        return self.bias.expand(len(x), -1) + 0.0 * x.flatten(1)[:, :10]
+    given = X.clone()
+    return compute_saliency_maps(given, y, model), given
 
 
 @check("tp3b.saliency_shape", "compute_saliency_maps returns (N, H, W), non-negative, and leaves "
        "the images unchanged", points=1, timeout=60)
 def saliency_shape():
-    from tp3b_visualization.visualization import compute_saliency_maps
-
     model, X, y = trained_digits()
-    X8, before = X[:8].clone(), X[:8].clone()
-    maps = compute_saliency_maps(X8, y[:8], model)
+    maps, after = run(_saliency, X[:8], y[:8], model)
     expect_shape(maps, (8, 28, 28), "saliency of 8 images (8, 3, 28, 28)")
     expect(bool((maps >= 0).all()), f"saliency must be >= 0 (an absolute value); smallest value "
            f"{float(maps.min()):.3g}")
     expect(bool(maps.amax() > 0), "saliency is zero everywhere: no gradient reached the image")
-    expect_close(X8, before, "the images passed to compute_saliency_maps must not be modified", atol=0)
+    expect_close(after, X[:8], "the images passed to compute_saliency_maps must not be modified", atol=0)
 
 
 @check("tp3b.saliency_values", "saliency equals max over channels of |d logit_y / d X| on a "
        "trained model", points=2, timeout=60)
 def saliency_values():
-    from tp3b_visualization.visualization import compute_saliency_maps
-
     model, X, y = trained_digits()
-    maps = compute_saliency_maps(X[:16], y[:16], model)
+    maps, _ = run(_saliency, X[:16], y[:16], model)
     expect_close(maps, reference_saliency(model, X[:16], y[:16]),
                  "saliency of 16 digits (the correct class's logit, absolute gradient, maximum "
                  "over the 3 channels)", atol=1e-6, rtol=1e-4)
@@ -95,81 +86,121 @@ def _correct_images(model, X, y, n):
     return X[keep], y[keep]
 
 
+def _fooling_runs(model, cases):
+    """For each (image, target): the fooling image and its iteration count, then the image
+    after one iteration fewer (the loop must stop at the first flip)."""
+    from tp3b_visualization.visualization import make_fooling_image
+
+    runs = []
+    for x, target in cases:
+        fooled, iterations = make_fooling_image(x, target, model, learning_rate=0.5, max_iter=200)
+        iterations = int(iterations)
+        before = None
+        if iterations > 0:
+            before, _ = make_fooling_image(x, target, model, learning_rate=0.5, max_iter=iterations - 1)
+        runs.append((fooled.detach(), iterations, None if before is None else before.detach()))
+    return runs
+
+
+def _already_fooled(model, x0, target):
+    from tp3b_visualization.visualization import make_fooling_image
+
+    same, n0 = make_fooling_image(x0, target, model)
+    return same.detach(), int(n0)
+
+
 @check("tp3b.fooling_flips", "make_fooling_image makes a trained model predict the target within "
        "its budget, with a small change, stopping as soon as it does", points=2, timeout=90)
 def fooling_flips():
-    from tp3b_visualization.visualization import make_fooling_image
-
     model, X, y = trained_digits()
     images, labels = _correct_images(model, X, y, 5)
-    for x, label in zip(images, labels.tolist()):
-        target = (label + 3) % 10
-        x = x[None]
-        fooled, iterations = make_fooling_image(x, target, model, learning_rate=0.5, max_iter=200)
+    cases = [(x[None], (label + 3) % 10) for x, label in zip(images, labels.tolist())]
+    for (x, target), (fooled, iterations, before), label in zip(cases, run(_fooling_runs, model, cases),
+                                                                labels.tolist()):
         expect_shape(fooled, x.shape, "fooling image")
         pred = int(model(fooled).argmax(1))
         expect(pred == target, f"digit {label} -> target {target}: the model predicts {pred} after "
                f"{iterations} iterations")
-        expect(0 < int(iterations) <= 200, f"iteration count {iterations} outside 1..200")
+        expect(0 < iterations <= 200, f"iteration count {iterations} outside 1..200")
         size = float((fooled - x).norm())
-        expect(size <= 0.5 * int(iterations) + 1e-3, f"change of L2 size {size:.3f} after {iterations} steps "
+        expect(size <= 0.5 * iterations + 1e-3, f"change of L2 size {size:.3f} after {iterations} steps "
                f"of length 0.5: the steps are longer than learning_rate")
         expect(size < 0.5 * float(x.norm()), f"change of L2 size {size:.3f} is not small next to the "
                f"image's {float(x.norm()):.3f}")
         # One step fewer must not be enough: the loop stops at the first flip.
-        before, _ = make_fooling_image(x, target, model, learning_rate=0.5, max_iter=int(iterations) - 1)
         expect(int(model(before).argmax(1)) != target,
-               f"digit {label} -> target {target}: already fooled after {int(iterations) - 1} steps, "
+               f"digit {label} -> target {target}: already fooled after {iterations - 1} steps, "
                f"yet {iterations} were reported (stop as soon as the prediction flips)")
     x0 = images[:1]
-    same, n0 = make_fooling_image(x0, int(labels[0]), model)
-    expect(int(n0) == 0, f"an image already predicted as the target needs 0 iterations, got {n0}")
+    same, n0 = run(_already_fooled, model, x0, int(labels[0]))
+    expect(n0 == 0, f"an image already predicted as the target needs 0 iterations, got {n0}")
     expect_close(same, x0, "image already predicted as the target must come back unchanged", atol=0)
+
+
+def _first_steps(model, cases, rates):
+    from tp3b_visualization.visualization import make_fooling_image
+
+    steps = []
+    for x, target in cases:
+        for lr in rates:
+            stepped, n = make_fooling_image(x, target, model, learning_rate=lr, max_iter=1)
+            steps.append((stepped.detach(), int(n)))
+    return steps
 
 
 @check("tp3b.fooling_step", "each fooling step is learning_rate * g / ||g||_2 (the normalised "
        "gradient of the target score)", points=1, timeout=60)
 def fooling_step():
-    from tp3b_visualization.visualization import make_fooling_image
-
     model, X, y = trained_digits()
     images, labels = _correct_images(model, X, y, 2)
-    for x, label in zip(images, labels.tolist()):
-        x, target = x[None], (label + 5) % 10
+    cases, rates = [(x[None], (label + 5) % 10) for x, label in zip(images, labels.tolist())], (0.3, 2.0)
+    steps = iter(run(_first_steps, model, cases, rates))
+    for x, target in cases:
         xg = x.clone().requires_grad_(True)
         model(xg)[0, target].backward()
         g = xg.grad
-        for lr in (0.3, 2.0):
-            stepped, n = make_fooling_image(x, target, model, learning_rate=lr, max_iter=1)
-            expect(int(n) == 1, f"with max_iter=1 on an image not yet fooled, expected 1 iteration, got {n}")
+        for lr in rates:
+            stepped, n = next(steps)
+            expect(n == 1, f"with max_iter=1 on an image not yet fooled, expected 1 iteration, got {n}")
             expect_close(stepped - x, lr * g / g.norm(), f"first step with learning_rate={lr}",
                          atol=1e-5, rtol=1e-4)
+
+
+def _class_visualization_steps(img, model, x):
+    """One step with logits that do not depend on the image (zero gradient, the L2 term
+    alone), then one step on the trained model without the L2 term."""
+    from tp3b_visualization.visualization import class_visualization_update_step
+
+    class ConstantScores(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bias = nn.Parameter(torch.arange(10.0), requires_grad=False)
+
+        def forward(self, x):
+            return self.bias.expand(len(x), -1) + 0.0 * x.flatten(1)[:, :10]
+
+    img, x = img.clone(), x.clone()
+    objective = class_visualization_update_step(img, ConstantScores(), 4, l2_reg=0.01, learning_rate=2.0)
+    class_visualization_update_step(x, model, 7, l2_reg=0.0, learning_rate=0.1)
+    return img, float(objective), x
 
 
 @check("tp3b.classviz_step", "the class-visualization step climbs the target score and applies "
        "the L2 penalty with the right sign", points=2, timeout=60)
 def classviz_step():
-    from tp3b_visualization.visualization import class_visualization_update_step
-
-    g = torch.Generator().manual_seed(3)
-    # L2 term alone: with scores that do not depend on the image, one step of
-    # x + eta * d(-lambda ||x||^2)/dx gives x * (1 - 2 eta lambda).
-    img = torch.randn(1, 3, 28, 28, generator=g)
-    start = img.clone()
-    objective = class_visualization_update_step(img, ConstantScores(), 4, l2_reg=0.01, learning_rate=2.0)
+    model, X, _ = trained_digits()
+    start = torch.randn(1, 3, 28, 28, generator=torch.Generator().manual_seed(3))
+    img, objective, stepped = run(_class_visualization_steps, start, model, X[:1])
+    # L2 term alone: one step of x + eta * d(-lambda ||x||^2)/dx gives x * (1 - 2 eta lambda).
     expect_close(img, start * (1 - 2 * 2.0 * 0.01), "image after one step with a constant score "
                  "(l2_reg 0.01, learning_rate 2: expected x * (1 - 2 * 2 * 0.01), the penalty shrinks x)",
                  atol=1e-6)
     expect_close(objective, 4.0 - 0.01 * float(start.pow(2).sum()), "returned objective "
                  "(score - l2_reg * ||x||^2 before the step)", atol=1e-3)
     # Score alone on the trained model: the step is eta * gradient, and the score rises.
-    model, X, _ = trained_digits()
-    img = X[:1].clone()
-    x = img.clone().requires_grad_(True)
+    x = X[:1].clone().requires_grad_(True)
     model(x)[0, 7].backward()
-    before = float(model(img)[0, 7])
-    class_visualization_update_step(img, model, 7, l2_reg=0.0, learning_rate=0.1)
-    expect_close(img - X[:1], 0.1 * x.grad, "step with l2_reg 0 and learning_rate 0.1 (expected 0.1 * "
+    expect_close(stepped - X[:1], 0.1 * x.grad, "step with l2_reg 0 and learning_rate 0.1 (expected 0.1 * "
                  "d score_7 / d x, the raw gradient)", atol=1e-6, rtol=1e-4)
-    after = float(model(img)[0, 7])
+    before, after = float(model(X[:1])[0, 7]), float(model(stepped)[0, 7])
     expect(after > before, f"the target score fell after a step: {before:.4f} -> {after:.4f}")

@@ -2,30 +2,28 @@
 import torch
 import torch.nn as nn
 
-from grading.registry import check, expect_close
+from grading.registry import check, expect_close, run
+
+
+def _gradients_below_and_above(below, above, x, lambd):
+    from tp3c_domain_adaptation.dann import GradientReversal
+
+    h = GradientReversal()(below(x), lambd)
+    above(torch.relu(h)).pow(2).mean().backward()
+    return below.weight.grad, above.weight.grad
 
 
 @check("tp3c.grl_in_network", "in a network, only the layers below the reversal get reversed "
        "gradients", points=1, timeout=30)
 def grl_in_network():
-    from tp3c_domain_adaptation.dann import GradientReversal
-
     torch.manual_seed(0)
     below, above = nn.Linear(6, 5), nn.Linear(5, 1)
     x = torch.randn(16, 6)
     lambd = 0.7
-
-    def loss_with(reversal: bool):
-        below.zero_grad(), above.zero_grad()
-        h = below(x)
-        h = GradientReversal()(h, lambd) if reversal else h
-        above(torch.relu(h)).pow(2).mean().backward()
-        return below.weight.grad.clone(), above.weight.grad.clone()
-
-    plain_below, plain_above = loss_with(False)
-    rev_below, rev_above = loss_with(True)
-    expect_close(rev_above, plain_above, "gradient of the layer above the reversal (unchanged)")
-    expect_close(rev_below, -lambd * plain_below,
+    rev_below, rev_above = run(_gradients_below_and_above, below, above, x, lambd)
+    above(torch.relu(below(x))).pow(2).mean().backward()  # the same network without the reversal
+    expect_close(rev_above, above.weight.grad, "gradient of the layer above the reversal (unchanged)")
+    expect_close(rev_below, -lambd * below.weight.grad,
                  f"gradient of the layer below the reversal (times -{lambd})", atol=1e-7)
 
 
@@ -75,24 +73,25 @@ def _domains(folder: str):
             norm(src_test.images), src_test.labels, norm(tgt_test.images), tgt_test.labels)
 
 
-def _train(adapt: bool, data, seed: int) -> dict:
+def _train(adapt: bool, data, seed: int, iterations: int, batch: int) -> dict:
     """The student's DANN (adapt) or source-only model, trained with the student's steps and
-    the paper's schedules; its accuracies on both test sets."""
+    the paper's schedules; its accuracies on both test sets (a probe: run it with ``run``)."""
     from tp3c_domain_adaptation.dann import DANN, dann_lr, dann_step, grl_lambda, source_only_step
 
+    torch.set_num_threads(1)  # the same arithmetic on every machine and in parallel grading
     x_s, y_s, x_t, _, xs_test, ys_test, xt_test, yt_test = data
     torch.manual_seed(seed)
     model = DANN()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     g = torch.Generator().manual_seed(seed)
-    rounds = ITERATIONS * BATCH // len(x_s) + 1
+    rounds = iterations * batch // len(x_s) + 1
     order = torch.cat([torch.randperm(len(x_s), generator=g) for _ in range(rounds)])
     order_t = torch.cat([torch.randperm(len(x_t), generator=g) for _ in range(rounds)])
-    for i in range(ITERATIONS):
-        p = i / ITERATIONS
+    for i in range(iterations):
+        p = i / iterations
         for group in opt.param_groups:
             group["lr"] = dann_lr(p)
-        idx, idx_t = order[i * BATCH:(i + 1) * BATCH], order_t[i * BATCH:(i + 1) * BATCH]
+        idx, idx_t = order[i * batch:(i + 1) * batch], order_t[i * batch:(i + 1) * batch]
         if adapt:
             dann_step(model, opt, x_s[idx], y_s[idx], x_t[idx_t], grl_lambda(p))
         else:
@@ -110,7 +109,7 @@ def score(seed: int = 0) -> dict:
     torch.set_num_threads(1)  # the same arithmetic on every machine and in parallel grading
     with tempfile.TemporaryDirectory() as folder:
         data = _domains(folder)
-    source_only, dann = _train(False, data, seed), _train(True, data, seed)
+    source_only, dann = (run(_train, adapt, data, seed, ITERATIONS, BATCH) for adapt in (False, True))
     return {"source_only_mnist_m": source_only["mnist_m"], "dann_mnist_m": dann["mnist_m"],
             "gain": dann["mnist_m"] - source_only["mnist_m"],
             "source_only_mnist": source_only["mnist"], "dann_mnist": dann["mnist"]}

@@ -4,7 +4,7 @@ import tempfile
 
 import torch
 
-from grading.registry import check, expect
+from grading.registry import check, expect, run
 
 ITERATIONS, BATCH, NZ, WIDTH = 400, 64, 32, 32
 # Calibration (python -m grading.calibrate grading.hidden.tp3d_gan SEEDS..., in the reference
@@ -30,25 +30,34 @@ def _classifier_and_digits(seed: int):
     return classifier, digits
 
 
-def score(seed: int = 0) -> dict:
-    """Train the student's DCGAN for ITERATIONS steps; score 1,000 of its samples."""
+def _train(digits, seed: int, iterations: int, batch: int, nz: int, width: int):
+    """Train the student's DCGAN for ``iterations`` steps; 1,000 of its samples (a probe)."""
     from tp3d_gan.dcgan import Discriminator, Generator, sample_noise, train_step, weights_init
-    from tp3d_gan.quality import coverage, predict
 
     torch.set_num_threads(1)  # the same arithmetic on every machine and in parallel grading
-    classifier, digits = _classifier_and_digits(seed)
     torch.manual_seed(seed)
-    G, D = Generator(NZ, WIDTH), Discriminator(WIDTH)
+    G, D = Generator(nz, width), Discriminator(width)
     G.apply(weights_init)
     D.apply(weights_init)
     opt_G = torch.optim.Adam(G.parameters(), lr=5e-4, betas=(0.5, 0.999))
     opt_D = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    order = torch.cat([torch.randperm(len(digits)) for _ in range(ITERATIONS * BATCH // len(digits) + 1)])
-    for i in range(ITERATIONS):
-        train_step(G, D, opt_G, opt_D, digits[order[i * BATCH:(i + 1) * BATCH]], NZ)
+    order = torch.cat([torch.randperm(len(digits)) for _ in range(iterations * batch // len(digits) + 1)])
+    for i in range(iterations):
+        train_step(G, D, opt_G, opt_D, digits[order[i * batch:(i + 1) * batch]], nz)
     G.eval()
     with torch.no_grad():
-        samples = G(sample_noise(1000, NZ, generator=torch.Generator().manual_seed(seed)))
+        return G(sample_noise(1000, nz, generator=torch.Generator().manual_seed(seed))).detach()
+
+
+def score(seed: int = 0) -> dict:
+    """Train the student's DCGAN for ITERATIONS steps; score 1,000 of its samples."""
+    from tp3d_gan.quality import coverage, predict
+
+    torch.set_num_threads(1)
+    classifier, digits = _classifier_and_digits(seed)
+    samples = run(_train, digits, seed, ITERATIONS, BATCH, NZ, WIDTH)
+    expect(tuple(samples.shape) == (1000, 1, 32, 32),
+           f"the trained generator's 1,000 samples have shape {tuple(samples.shape)}, expected (1000, 1, 32, 32)")
     probs, _ = predict(classifier, samples)
     return coverage(probs)
 
