@@ -60,9 +60,9 @@ CORPUS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "monkeypatches_torch": (
         _prepend("import torch\ntorch.allclose = lambda *a, **k: True\ntorch.Tensor.__eq__ = lambda *a: True"),
         ("monkeypatching",)),
-    "monkeypatches_grader": (  # the grader is not in the student's process: nothing to patch
-        _prepend("import grading.registry as r\nr.expect = r.expect_close = r.expect_shape = lambda *a, **k: None"),
-        ("No module named 'grading'|not implemented",)),
+    "monkeypatches_grader": (  # the stub, then no-op checks: the copy it patches is not the one that judges
+        _stub_then("import grading.registry as _r\n_r.expect = _r.expect_close = _r.expect_shape = lambda *a, **k: None"),
+        ("not implemented",)),
     "reads_outside_its_copy": (  # hands in the stub, then tries to run the answers of others
         _stub_then("for _p in ({reference!r}, {classmate!r}):\n    try:\n        exec(open(_p).read())\n"
                    "    except OSError:\n        pass"), ("",)),
