@@ -1,6 +1,7 @@
 """Grading: the public checks on a working copy, and a whole folder of submissions.
 
-Each check runs in its own process (see :mod:`grading.runner`). A submission is graded in
+Each check runs in two processes, the student's code apart from the check's verdict (see
+:mod:`grading.runner`). A submission is graded in
 a temporary tree made of the student release with the student's files copied over it, so
 the reference solution is never importable, and the submission itself is never touched.
 """

@@ -97,9 +97,11 @@ def isolation(limits: Limits) -> str:
     """One line for the logs: what protects the batch from the submissions."""
     common = f"{limits.memory_mb} MB of memory and {limits.output_mb} MB of output per check"
     if limits.sandbox != "off" and namespaces_available():
-        return (f"isolation: own process group, no network, read-only file system outside the "
-                f"student's copy, hidden folders, {common}")
-    return (f"isolation: own process group, {common}; no user namespaces here, so the network "
+        return (f"isolation: student code in its own process (the verdict in the grader's), own process "
+                f"group, no network, read-only file system outside the student's copy, hidden folders "
+                f"(the checks included), {common}")
+    return (f"isolation: student code in its own process (the verdict in the grader's), own process "
+            f"group, {common}; no user namespaces here, so the network "
             f"is refused inside Python only and other folders are NOT hidden")
 
 
