@@ -24,7 +24,9 @@ import builtins
 import errno
 import io
 import json
+import marshal
 import os
+import pickle
 import struct
 import sys
 import traceback
@@ -91,8 +93,6 @@ def encode(value) -> bytes:
 
 def decode(data: bytes):
     """What a probe returned, read without running any code: plain data and tensors only."""
-    import pickle
-
     import torch
 
     try:
@@ -182,8 +182,6 @@ def _replaced(before: dict) -> list[str]:
 
 
 def serve(tree: str) -> None:
-    import pickle
-
     tree = os.path.abspath(tree)
     fd_in, fd_out = map(int, os.environ["RDFIA_PIPES"].split(","))
     apply_limits()
@@ -195,8 +193,6 @@ def serve(tree: str) -> None:
         if request is None:
             _exit(0)
         code, defaults, args = pickle.loads(request)
-        import marshal
-
         try:
             reply = {"ok": make_probe(marshal.loads(code), defaults)(*args)}
         except BaseException as e:

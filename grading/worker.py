@@ -7,8 +7,8 @@ use itself, :data:`JUDGE_MODULES`), ``STUDENT`` a JSON file saying how to start 
 student's process (its command, sandbox included, working folder, environment and log).
 
 This process never imports the student's code (an import hook refuses it): each probe a
-check sends with :func:`grading.registry.run` goes to the student's process, started at the
-first probe, and only plain data comes back. The verdict, the expected values and the
+check sends with :func:`grading.registry.run` goes to the student's process, started as
+this one starts, and only plain data comes back. The verdict, the expected values and the
 hidden checks' code stay here, where the submission cannot reach them.
 
 ``CHECK_ID`` may also be ``import:MODULE[,MODULE...]``: import the student's modules and
@@ -81,7 +81,7 @@ class StudentProcess:
         if not isinstance(answer, dict) or not ({"ok"} == answer.keys() or {"error"} == answer.keys()):
             raise StudentError("failed", "the student's process answered something else than a probe's result")
         if "error" in answer:
-            status, message, where = (list(answer["error"]) + ["", "", ""])[:3]
+            _, message, where = (list(answer["error"]) + ["", "", ""])[:3]
             raise StudentError("failed", str(message), str(where))
         return answer["ok"]
 
@@ -138,6 +138,9 @@ def main(grader: str, repo: str, check_id: str, result_path: str, student_spec: 
             result.update(status=e.status, message=e.message, where=e.where)
         except (CheckFailed, AssertionError) as e:
             result.update(status="failed", message=str(e) or type(e).__name__)
+        except Exception as e:  # what the code returned did not fit the check (a string for a count, ...)
+            result.update(status="failed", message=f"the check could not use what the code returned "
+                                                   f"({type(e).__name__}: {str(e)[:500]})")
     except BaseException as e:  # the grader itself failed
         result.update(status="error", message=f"{type(e).__name__}: {e}")
     finally:

@@ -25,7 +25,8 @@ def _counts(function: str):
     for p in small[0].parameters():
         p.requires_grad_(False)  # frozen parameters still count
     count = getattr(parameters, function)
-    return count(small), count(torchvision.models.vgg16(weights=None))
+    counts = count(small), count(torchvision.models.vgg16(weights=None))
+    return [c.item() if hasattr(c, "item") else c for c in counts]  # NumPy or torch scalars: plain numbers
 
 
 @check("tp3a.count_parameters", "count_parameters gives VGG16's 138,357,544 parameters",
