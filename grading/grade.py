@@ -22,22 +22,11 @@ from tqdm import tqdm
 
 from grading.registry import PRACTICALS, Check, select
 from grading.release import REPO, release
-from grading.runner import Limits, grader_copy, isolation, run_check
+from grading.runner import Limits, grader_copy, isolation, run_checks
 
 log = logging.getLogger(__name__)
 
 MARK = {"passed": "PASS", "failed": "FAIL", "timeout": "TIME", "crashed": "CRSH", "error": "ERR "}
-
-
-def run_checks(checks: list[Check], tree: Path, grader: Path, threads: int = 1,
-               progress: bool = False, desc: str = "", limits: Limits = Limits(), hide=(),
-               scratch: Path | None = None) -> list[dict]:
-    results = []
-    for c in tqdm(checks, desc=desc or "checks", disable=not progress, leave=False):
-        r = run_check(c, tree, grader, threads=threads, limits=limits, hide=hide, scratch=scratch)
-        r.update(title=c.title, hidden=c.hidden, practical=c.practical)
-        results.append(r)
-    return results
 
 
 def summary(results: list[dict]) -> dict:
@@ -64,7 +53,12 @@ def format_results(results: list[dict], show_hidden_details: bool = True) -> str
 def check_working_copy(target: str, include_hidden: bool = False, root: Path = REPO) -> list[dict]:
     """Run the checks of ``target`` on the code in ``root`` (the student's own copy)."""
     checks = select(target, include_hidden=include_hidden)
-    return run_checks(checks, root, root, threads=2, progress=True)
+    results = []
+    with tqdm(total=len(checks), desc="checks", leave=False) as bar:
+        for practical in dict.fromkeys(c.practical for c in checks):
+            results += run_checks([c for c in checks if c.practical == practical], root, root, threads=2,
+                                  progress=lambda r: bar.update())
+    return results
 
 
 # ----------------------------------------------------------------------------------------
@@ -152,9 +146,9 @@ def grade_one(entry: Path, base: Path, grader: Path, checks: list[Check], studen
             probe = Check(id="import:" + ",".join(_modules(files)), title="import", points=0,
                           practical=practical, hidden=False, timeout=IMPORT_TIMEOUT, module="", name="",
                           func=None)
-            imported = run_check(probe, tree, grader, limits=limits, hide=hide, scratch=scratch)
+            imported, *graded = run_checks([probe] + mine, tree, grader, limits=limits, hide=hide, scratch=scratch)
             if imported["status"] == "passed":
-                results += run_checks(mine, tree, grader, limits=limits, hide=hide, scratch=scratch)
+                results += graded
                 continue
             where = f" ({imported['where']})" if imported["where"] else ""
             reason = (f"importing your files did not finish within {IMPORT_TIMEOUT:g} s"

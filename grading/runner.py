@@ -1,14 +1,17 @@
 """Run checks with a wall-clock limit, a memory limit and an output limit, the student's code
 cut off from the grader, the network and other students' files where Linux allows it.
 
-Every check is two processes in one fresh process group (``start_new_session``), killed
-whole at the end, so nothing a submission starts outlives its check: the grader's process
-(:mod:`grading.worker`: the check, its expected values and its verdict) and the student's
-process (:mod:`grading.student`: the student's code, which receives the check's inputs and
-returns plain data). Limits are set by the student's process before any student code is
-imported. With unprivileged user namespaces (``unshare``, most Linux distributions), the
-student's process also gets:
+The checks of one practical run as a *session* of two processes in one fresh process group
+(``start_new_session``), killed whole at the end: the grader's process (:mod:`grading.worker`:
+the checks, their expected values and their verdicts) and the student's process
+(:mod:`grading.student`: the student's code, which receives the checks' inputs and returns
+plain data), where each check runs in a fresh child forked for it, with its own time limit.
+Limits are set by the student's process before any student code is imported. With
+unprivileged user namespaces (``unshare``, most Linux distributions), the student's process
+also gets:
 
+- its own PID namespace: the student's code cannot see or signal any process outside it
+  (not even with ``kill(-1)``), and everything it starts dies with it;
 - no network (an empty network namespace: connections fail at once);
 - a private mount table: the student's copy and its own folder are mounted at a fresh
   "view" path, every other mount becomes read-only (the Python environment, the instructor's
@@ -30,6 +33,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +43,8 @@ REPO = Path(__file__).resolve().parents[1]  # the course's code: ``common`` for 
 
 OUTPUT_TAIL = 2000  # characters of a crashed check's output kept for the report
 SANDBOX_FAILED = 97  # exit status of the mount script when a folder could not be hidden
+SESSION_SLACK = 60.0  # seconds a session may run beyond the sum of its checks' time limits
+UNSHARE = ["unshare", "--user", "--map-root-user", "--net", "--mount", "--pid", "--fork", "--kill-child"]
 
 # Runs as "root" of a new user namespace, with the arguments RUN VIEW TREE HIDDEN... -- CMD:
 # mounts the check's folder RUN at VIEW and the student's TREE at VIEW/tree, makes every other
@@ -85,7 +91,7 @@ def namespaces_available() -> bool:
         for d in ("run/tree", "view", "tree", "hidden"):
             Path(tmp, d).mkdir(parents=True)
         try:
-            res = subprocess.run(["unshare", "--user", "--map-root-user", "--net", "--mount", "sh", "-c",
+            res = subprocess.run(UNSHARE + ["sh", "-c",
                                   _MOUNT_SCRIPT, "sh", *(f"{tmp}/{d}" for d in ("run", "view", "tree", "hidden")),
                                   "--", "true"], capture_output=True, timeout=20)
         except (OSError, subprocess.TimeoutExpired):
@@ -137,18 +143,30 @@ def _visible(hide, keep: list[Path]) -> list[str]:
 
 
 def run_check(check: Check, tree: Path, grader: Path, threads: int = 1, limits: Limits = Limits(),
-              hide=(), scratch: Path | None = None) -> dict:
-    """Run ``check`` on the code in ``tree``: the check in a grader's process, the student's
-    code in a sandboxed process of its own that the grader's starts (see
-    :mod:`grading.worker` and :mod:`grading.student`), both in one new process group.
+               hide=(), scratch: Path | None = None) -> dict:
+    """Run one check: :func:`run_checks` with ``[check]``."""
+    return run_checks([check], tree, grader, threads, limits, hide, scratch)[0]
 
-    The check's temporary folders go to ``scratch/checks`` and ``scratch/views`` (the
+
+def run_checks(checks: list[Check], tree: Path, grader: Path, threads: int = 1, limits: Limits = Limits(),
+               hide=(), scratch: Path | None = None, progress=None) -> list[dict]:
+    """Run ``checks`` (of one practical, or a few) on the code in ``tree``, in one session:
+    a grader's process runs the checks, the student's code runs in a sandboxed process of its
+    own that the grader's starts, a fresh child of it per check (see :mod:`grading.worker` and
+    :mod:`grading.student`), all in one new process group.
+
+    A ``Check`` whose id is ``import:MODULE,...`` imports those modules; when it does not
+    pass, the checks after it are not run (their results are missing from the list).
+    ``progress(result)`` is called as each check's result comes.
+
+    The session's temporary folders go to ``scratch/checks`` and ``scratch/views`` (the
     system's temporary folder by default): a batch hides ``scratch/checks`` from everyone,
     each student's process seeing only its own folder through its view. The grader's copy
     (``grader/grading``), with the hidden checks, is hidden from the student's process too.
 
-    Returns ``{"id", "status", "message", "where", "seconds", "points", "score"}`` with
-    status ``passed``, ``failed``, ``timeout``, ``crashed`` or ``error`` (the grader's fault).
+    Each result is ``{"id", "status", "message", "where", "seconds", "points", "score",
+    "title", "hidden", "practical"}`` with status ``passed``, ``failed``, ``timeout``,
+    ``crashed`` or ``error`` (the grader's fault).
     """
     tree, grader = Path(tree).resolve(), Path(grader).resolve()
     dirs = {k: None if scratch is None else Path(scratch) / k for k in ("checks", "views")}
@@ -160,7 +178,7 @@ def run_check(check: Check, tree: Path, grader: Path, threads: int = 1, limits: 
         tmp, view = Path(tmp), Path(view)
         judge, run = tmp / "judge", tmp / "student"  # the student's process sees only ``run``
         judge.mkdir()
-        run.mkdir()
+        (run / "output").mkdir(parents=True)
         shutil.copy(Path(__file__).with_name("student.py"), run / "student.py")
         sandboxed = limits.sandbox != "off" and namespaces_available()
         # The student's process sees its folder and its copy at the view path in the sandbox.
@@ -170,40 +188,62 @@ def run_check(check: Check, tree: Path, grader: Path, threads: int = 1, limits: 
             (run / "tree").mkdir()
             keep = [view, tree, Path(sys.executable).resolve(), Path(sys.prefix).resolve()]
             hidden = list(hide) + ([grader / "grading", REPO] if grader != tree else [])
-            cmd = (["unshare", "--user", "--map-root-user", "--net", "--mount", "sh", "-c",
-                    _MOUNT_SCRIPT, "sh", str(run), str(view), str(tree)] + _visible(hidden, keep) + ["--"] + cmd)
-        spec = {"cmd": cmd, "cwd": str(run), "env": _env(threads, limits, sandboxed, seen),
-                "log": str(run / "output.txt"), "limits": dataclasses.asdict(limits)}
-        (judge / "student.json").write_text(json.dumps(spec))
-        result_path = judge / "result.json"
+            cmd = (UNSHARE + ["sh", "-c", _MOUNT_SCRIPT, "sh", str(run), str(view), str(tree)]
+                   + _visible(hidden, keep) + ["--"] + cmd)
+        results_path = judge / "results.jsonl"
+        session = {"checks": [{"id": c.id, "timeout": c.timeout} for c in checks], "results": str(results_path),
+                   "student": {"cmd": cmd, "cwd": str(run), "env": _env(threads, limits, sandboxed, seen),
+                               "log": str(run / "output.txt"), "logs": str(run / "output"),
+                               "logs_seen": str(seen / "output"), "limits": dataclasses.asdict(limits)}}
+        (judge / "session.json").write_text(json.dumps(session))
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONDONTWRITEBYTECODE="1",
                    MPLBACKEND="Agg", CUDA_VISIBLE_DEVICES="")
+        limit = sum(c.timeout for c in checks) + SESSION_SLACK
+        deadline = time.monotonic() + limit
+        results, seen_lines = [], 0
         with open(judge / "output.txt", "wb") as log:
             proc = subprocess.Popen([sys.executable, str(grader / "grading" / "worker.py"), str(grader), str(REPO),
-                                     check.id, str(result_path), str(judge / "student.json")],
+                                     str(judge / "session.json")],
                                     cwd=judge, env=env, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
             try:
-                proc.wait(timeout=check.timeout)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                timed_out = True
+                while True:
+                    try:
+                        proc.wait(timeout=min(0.5, max(deadline - time.monotonic(), 0)))
+                        finished = True
+                    except subprocess.TimeoutExpired:
+                        finished = time.monotonic() >= deadline
+                    results = _read_results(results_path)
+                    if progress is not None:
+                        for r in results[seen_lines:]:
+                            progress(r)
+                    seen_lines = len(results)
+                    if finished:
+                        break
             finally:
                 _kill_group(proc)
-        if timed_out:
-            result = {"status": "timeout",
-                      "message": f"did not finish within the time limit of {check.timeout:g} s",
-                      "seconds": check.timeout}
-        elif result_path.exists():
-            result = json.loads(result_path.read_text())
-        else:
-            result = {"status": "error", "seconds": None,
-                      "message": f"the grader's process ended without a result: {_tail(judge / 'output.txt')}"}
-    result.update(id=check.id, points=check.points,
-                  score=check.points if result["status"] == "passed" else 0.0)
-    result.setdefault("where", "")
-    return result
+        results = _read_results(results_path)
+        if len(results) < len(checks) and not (results and results[-1]["id"].startswith("import:")
+                                               and results[-1]["status"] != "passed"):
+            why = _tail(judge / "output.txt") or f"it ran past the session's limit of {limit:g} s"
+            results += [{"id": c.id, "status": "error", "seconds": None,
+                         "message": f"the grader's process ended without a result: {why}"}
+                        for c in checks[len(results):]]
+    for c, r in zip(checks, results):
+        r.update(id=c.id, points=c.points, score=c.points if r["status"] == "passed" else 0.0,
+                 title=c.title, hidden=c.hidden, practical=c.practical)
+        r.setdefault("where", "")
+    return results
+
+
+def _read_results(path: Path) -> list[dict]:
+    """The complete lines of the session's results file."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.splitlines(keepends=True) if line.endswith("\n")]
 
 
 def crash_message(code: int, limits: Limits, log_path: Path) -> str:

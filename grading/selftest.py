@@ -9,7 +9,7 @@ from tqdm import tqdm
 from grading.mutants import MUTANTS, Mutant
 from grading.registry import select
 from grading.release import REPO, release
-from grading.runner import grader_copy, run_check
+from grading.runner import grader_copy, run_checks
 
 
 def apply_mutant(mutant: Mutant, tree: Path) -> None:
@@ -46,11 +46,21 @@ def selftest(target: str = "all") -> tuple[bool, list[str]]:
                 tree = reference_copy(tmp / f"mutant{i}")
                 apply_mutant(m, tree)
                 mutant_trees[m] = tree
-        for c in tqdm(checks, desc="selftest", unit="check"):
-            ref = run_check(c, REPO, grader)
-            on_stub = run_check(c, stub, grader)
+        # One session per tree and practical: the reference, the stub, each mutant on the
+        # checks that must catch it.
+        runs = [("reference", REPO, checks), ("stub", stub, checks)]
+        runs += [(m, tree, [c for c in checks if c.id in m.kills]) for m, tree in mutant_trees.items()]
+        got = {}
+        with tqdm(total=sum(len(cs) for _, _, cs in runs), desc="selftest", unit="check") as bar:
+            for who, tree, chosen in runs:
+                for practical in dict.fromkeys(c.practical for c in chosen):
+                    mine = [c for c in chosen if c.practical == practical]
+                    for r in run_checks(mine, tree, grader, progress=lambda r: bar.update()):
+                        got[who, r["id"]] = r
+        for c in checks:
+            ref, on_stub = got["reference", c.id], got["stub", c.id]
             killers = [m for m in mutant_trees if c.id in m.kills]
-            caught = [(m, run_check(c, mutant_trees[m], grader)) for m in killers]
+            caught = [(m, got[m, c.id]) for m in killers]
             good = (ref["status"] == "passed" and on_stub["status"] != "passed" and killers
                     and all(r["status"] != "passed" for _, r in caught))
             ok &= bool(good)

@@ -10,15 +10,22 @@ a submission returns can run code in the grader. Whatever the student's code doe
 (exit, crash, replace torch's functions, write a fake result), the verdict is the
 grader's, made in the other process.
 
-Started by the grader as ``python student.py TREE`` (a copy of this file in the check's
-folder: the ``grading`` package itself is hidden from this process), with
-``RDFIA_PIPES="IN,OUT"`` naming the two pipe ends it talks through. It lowers its own
-limits (memory, size of written files, no core dumps) from ``$RDFIA_LIMITS`` before
-importing anything.
+Started by the grader as ``python student.py TREE`` (a copy of this file in the checks'
+folder: the ``grading`` package itself is hidden from this process), once for all the checks
+of a practical, with ``RDFIA_CONTROL`` naming a Unix socket to the grader. It lowers its own
+limits (memory, size of written files, no core dumps) from ``$RDFIA_LIMITS`` and imports
+torch (and torchvision, NumPy), never the student's code; then, for each check, it forks a
+fresh child that gets the check's two pipes (through the socket) and its own output file,
+and it reports the child's exit status when the child ends. Every check thus starts from a
+process that has never run student code, without paying for importing torch again. In the
+sandbox this process is the first of its own PID namespace: the student's code can signal
+no process outside it, and all of it dies with it.
 
 Messages: each is an 8-byte length then a payload. Grader to student:
 ``pickle((marshal(code), defaults, args))``. Student to grader: ``torch.save({"ok": value})``
-or ``torch.save({"error": (status, message, where)})``.
+or ``torch.save({"error": (status, message, where)})``. Grader to this first process: the
+child's output file, with the child's two pipe ends as ancillary data; back: the child's
+exit status (8 bytes, negative for a signal).
 """
 import builtins
 import errno
@@ -27,8 +34,11 @@ import json
 import marshal
 import os
 import pickle
+import select
+import socket
 import struct
 import sys
+import time
 import traceback
 import types
 
@@ -102,33 +112,48 @@ def decode(data: bytes):
                          f"({str(e).splitlines()[0][:200]})") from None
 
 
-def send(fd: int, data: bytes) -> None:
+def send(fd: int, data: bytes, deadline: float | None = None) -> None:
+    """Write one message; past ``deadline`` (``time.monotonic``), raise ``TimeoutError``."""
     data = struct.pack("<Q", len(data)) + data
     view = memoryview(data)
     while view:
-        view = view[_write(fd, view):]
+        _wait(fd, deadline, write=True)
+        try:
+            view = view[_write(fd, view):]
+        except BlockingIOError:
+            pass
 
 
-def receive(fd: int, limit: int | None = None) -> bytes | None:
+def receive(fd: int, limit: int | None = None, deadline: float | None = None) -> bytes | None:
     """One message, or None when the other side has closed the pipe."""
-    head = _exactly(fd, 8)
+    head = _exactly(fd, 8, deadline)
     if head is None:
         return None
     (size,) = struct.unpack("<Q", head)
     if limit is not None and size > limit:
         raise ValueError(f"the code returned {size / 2**20:.0f} MB (the limit is {limit >> 20} MB)")
-    return _exactly(fd, size)
+    return _exactly(fd, size, deadline)
 
 
-def _exactly(fd: int, n: int) -> bytes | None:
+def _exactly(fd: int, n: int, deadline: float | None) -> bytes | None:
     chunks, left = [], n
     while left:
+        _wait(fd, deadline)
         chunk = _read(fd, min(left, 1 << 20))
         if not chunk:
             return None
         chunks.append(chunk)
         left -= len(chunk)
     return b"".join(chunks)
+
+
+def _wait(fd: int, deadline: float | None, write: bool = False) -> None:
+    if deadline is None:
+        return
+    left = deadline - time.monotonic()
+    ready = select.select([], [fd], [], max(left, 0))[1] if write else select.select([fd], [], [], max(left, 0))[0]
+    if not ready:
+        raise TimeoutError
 
 
 # ------------------------------------------------------------------------------- in the sandbox
@@ -181,13 +206,8 @@ def _replaced(before: dict) -> list[str]:
                   if name not in after or unwrap(after[name]) is not unwrap(value))
 
 
-def serve(tree: str) -> None:
-    tree = os.path.abspath(tree)
-    fd_in, fd_out = map(int, os.environ["RDFIA_PIPES"].split(","))
-    apply_limits()
-    sys.path[:] = [tree] + [p for p in sys.path[1:] if p != tree]
-    os.chdir(tree)
-    guarded = _guarded()  # imports torch before any student code: the functions it guards are torch's own
+def serve(fd_in: int, fd_out: int, tree: str, guarded: dict) -> None:
+    """Answer the check's probes until the grader closes the pipe."""
     while True:
         request = receive(fd_in)
         if request is None:
@@ -210,5 +230,62 @@ def serve(tree: str) -> None:
         send(fd_out, data)
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this child when the process that forked it dies."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        pass
+
+
+def main(tree: str) -> None:
+    tree = os.path.abspath(tree)
+    control = socket.socket(fileno=int(os.environ["RDFIA_CONTROL"]))
+    apply_limits()
+    sys.path[:] = [tree] + [p for p in sys.path[1:] if p != tree]
+    os.chdir(tree)
+    for module in ("torch", "numpy", "torchvision"):  # what the practicals import: loaded once
+        try:
+            __import__(module)
+        except ImportError:
+            pass
+    guarded = _guarded()  # torch's own functions, before any student code
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 4096, 2)
+        except OSError:
+            _exit(0)
+        if not message or len(fds) != 2:
+            _exit(0)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the check's process
+            try:
+                control.close()
+                _die_with_parent()
+                out = os.open(message.decode(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                os.dup2(out, 1)
+                os.dup2(out, 2)
+                os.close(out)
+                serve(fds[0], fds[1], tree, guarded)
+            finally:
+                _exit(0)
+        for fd in fds:
+            os.close(fd)
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        try:  # reap what the check left behind: in the sandbox, orphans are this process's
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            pass
+        try:
+            control.sendall(struct.pack("<q", code))
+        except OSError:
+            _exit(0)
+
+
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    main(sys.argv[1])

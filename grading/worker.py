@@ -1,25 +1,31 @@
-"""Runs ONE check in the grader's process and writes its result as JSON.
+"""Runs the checks of one practical on one submission, in the grader's process.
 
-Started by :mod:`grading.runner` as ``python grading/worker.py GRADER REPO CHECK_ID RESULT
-STUDENT``: ``GRADER`` holds only the ``grading`` package (put first on ``sys.path``),
-``REPO`` the course's shared code (``common``, and the few practical modules a check may
-use itself, :data:`JUDGE_MODULES`), ``STUDENT`` a JSON file saying how to start the
-student's process (its command, sandbox included, working folder, environment and log).
+Started by :mod:`grading.runner` as ``python grading/worker.py GRADER REPO SESSION``:
+``GRADER`` holds only the ``grading`` package (put first on ``sys.path``), ``REPO`` the
+course's shared code (``common``, and the few practical modules a check may use itself,
+:data:`JUDGE_MODULES`), ``SESSION`` a JSON file: the checks to run (id and time limit; the
+id ``import:MODULE[,MODULE...]`` imports the student's modules and nothing else, and when
+it fails the session stops there), the file where each check's result is appended as one
+line of JSON as soon as it is known, and how to start the student's process (its command,
+sandbox included, working folder, environment, output files).
 
 This process never imports the student's code (an import hook refuses it): each probe a
-check sends with :func:`grading.registry.run` goes to the student's process, started as
-this one starts, and only plain data comes back. The verdict, the expected values and the
-hidden checks' code stay here, where the submission cannot reach them.
-
-``CHECK_ID`` may also be ``import:MODULE[,MODULE...]``: import the student's modules and
-nothing else (the batch grader's first probe of each practical).
+check sends with :func:`grading.registry.run` goes to the student's process, and only plain
+data comes back. The verdict, the expected values and the hidden checks' code stay here,
+where the submission cannot reach them. The student's process serves every check of the
+session from a fresh child of its own (see :mod:`grading.student`); a check's time limit
+bounds the waits for its child, which is killed, with everything it started, when the limit
+passes; the next check then gets a new student's process.
 """
 import importlib.abc
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 # Practical modules that are not students' work and that a check may import itself.
 JUDGE_MODULES = ("tp3d_gan.quality",)
@@ -40,40 +46,65 @@ class NoStudentCode(importlib.abc.MetaPathFinder):
 
 
 class StudentProcess:
-    """The student's sandboxed process, kept for the whole check. Started before the
-    grader's own imports, so that both processes load torch at the same time."""
+    """The student's sandboxed process, kept for the whole session; one fresh child of it
+    per check. Started before the grader's own imports, so that both load torch at once."""
 
     def __init__(self, spec: dict):
-        self.spec, self.proc = spec, None
+        self.spec, self.proc, self.control = spec, None, None
+        self.to = self.fro = None
 
     def start(self) -> None:
-        child_in, self.to = os.pipe()  # the grader writes requests, the student reads them
-        self.fro, child_out = os.pipe()  # the student writes replies, the grader reads them
+        ours, theirs = socket.socketpair()
         with open(self.spec["log"], "ab") as log:
-            env = dict(self.spec["env"], RDFIA_PIPES=f"{child_in},{child_out}")
+            env = dict(self.spec["env"], RDFIA_CONTROL=str(theirs.fileno()))
             self.proc = subprocess.Popen(self.spec["cmd"], cwd=self.spec["cwd"], env=env, stdout=log,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         pass_fds=(child_in, child_out))
-        os.close(child_in)
-        os.close(child_out)
+                                         pass_fds=(theirs.fileno(),))
+        theirs.close()
+        self.control = ours
+
+    def begin(self, name: str, seconds: float) -> None:
+        """Start the check ``name``'s child, which must answer within ``seconds``."""
+        self.deadline, self.code = time.monotonic() + seconds, None
+        self.log = Path(self.spec["logs"]) / f"{name}.txt"
+        for attempt in (0, 1):
+            if self.proc is None or self.proc.poll() is not None:
+                self.stop()
+                self.start()
+            child_in, to = os.pipe()  # the grader writes requests, the child reads them
+            fro, child_out = os.pipe()  # the child writes replies, the grader reads them
+            try:
+                socket.send_fds(self.control, [os.path.join(self.spec["logs_seen"], f"{name}.txt").encode()],
+                                [child_in, child_out])
+                break
+            except OSError:  # the student's process is gone: start another once
+                for fd in (to, fro):
+                    os.close(fd)
+                self.stop()
+            finally:
+                os.close(child_in)
+                os.close(child_out)
+        else:
+            raise RuntimeError("could not start the student's process")
+        os.set_blocking(to, False)
+        self.to, self.fro = to, fro
 
     def call(self, request: bytes):
         from grading.registry import StudentError
-        from grading.runner import SANDBOX_FAILED
         from grading.student import REPLY_LIMIT, decode, receive, send
 
         try:
-            send(self.to, request)
-            reply = receive(self.fro, REPLY_LIMIT)
+            send(self.to, request, self.deadline)
+            reply = receive(self.fro, REPLY_LIMIT, self.deadline)
         except BrokenPipeError:
             reply = None
+        except TimeoutError:
+            self.stop()  # the child, whatever it started and its parent: a new one serves the next check
+            raise StudentError("timeout", "did not finish within the time limit") from None
         except ValueError as e:  # too large
             raise StudentError("failed", str(e)) from None
         if reply is None:
-            code, message = self._crash()
-            if code == SANDBOX_FAILED:
-                raise StudentError("error", "the grader could not set up its sandbox (mount in a user namespace)")
-            raise StudentError("crashed", message)
+            raise StudentError(*self._crash())
         try:
             answer = decode(reply)
         except ValueError as e:
@@ -85,21 +116,50 @@ class StudentProcess:
             raise StudentError("failed", str(message), str(where))
         return answer["ok"]
 
-    def _crash(self) -> tuple[int, str]:
-        from grading.runner import Limits, crash_message
+    def _exit_code(self, seconds: float) -> int | None:
+        """The check's child's exit status, as its parent reports it (None: no report)."""
+        if self.code is None and self.control is not None:
+            self.control.settimeout(seconds)
+            try:
+                data = self.control.recv(8, socket.MSG_WAITALL)
+                self.code = struct.unpack("<q", data)[0] if len(data) == 8 else None
+            except OSError:
+                pass
+        return self.code
 
-        try:
-            code = self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        return code, crash_message(code, Limits(**self.spec["limits"]), self.spec["log"])
+    def _crash(self) -> tuple[str, str]:
+        from grading.runner import SANDBOX_FAILED, Limits, crash_message
 
-    def close(self) -> None:
+        code, log = self._exit_code(10), self.log
+        if code is None:  # the student's process itself ended (or never started)
+            try:
+                code = self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            log = Path(self.spec["log"])
+            self.stop()
+            if code == SANDBOX_FAILED:
+                return "error", "the grader could not set up its sandbox (mount in a user namespace)"
+        return "crashed", crash_message(code, Limits(**self.spec["limits"]), log)
+
+    def end(self) -> None:
+        """After a check: close its pipes, so that its child ends, and wait for that."""
+        for fd in (self.to, self.fro):
+            if fd is not None:
+                os.close(fd)
+        self.to = self.fro = None
+        if self.proc is not None and self._exit_code(10) is None:
+            self.stop()  # the child did not end: start afresh
+
+    def stop(self) -> None:
+        """Kill the student's process (in the sandbox: its PID namespace, all of it)."""
+        if self.control is not None:
+            self.control.close()
+            self.control = None
         if self.proc is not None:
-            os.close(self.to)
             self.proc.kill()
             self.proc.wait()
+            self.proc = None
 
 
 def _import_probe(modules):
@@ -109,47 +169,61 @@ def _import_probe(modules):
         importlib.import_module(module)
 
 
-def main(grader: str, repo: str, check_id: str, result_path: str, student_spec: str) -> None:
+def main(grader: str, repo: str, session_path: str) -> None:
     sys.path[:] = [grader, repo] + [p for p in sys.path[1:] if p not in (grader, repo)]
-    started = time.perf_counter()
-    result = {"id": check_id, "status": "error", "message": "", "where": ""}
-    student = None
+    with open(session_path) as f:
+        session = json.load(f)
+    student = StudentProcess(session["student"])
     try:
-        with open(student_spec) as f:
-            student = StudentProcess(json.load(f))
         student.start()
         import grading.registry as registry
         from grading.registry import PRACTICALS, CheckFailed, StudentError, load_checks
 
         sys.meta_path.insert(0, NoStudentCode(PRACTICALS))
         registry.student = student
+        checks = load_checks()
+        for i, item in enumerate(session["checks"]):
+            result = run_one(item["id"], item["timeout"], i, checks, student, registry, CheckFailed, StudentError)
+            with open(session["results"], "a") as f:
+                f.write(json.dumps(result) + "\n")
+            if item["id"].startswith("import:") and result["status"] != "passed":
+                break
+    finally:
+        student.stop()
+
+
+def run_one(check_id, timeout, index, checks, student, registry, CheckFailed, StudentError) -> dict:
+    """One check of the session, in a fresh child of the student's process."""
+    started = time.perf_counter()
+    result = {"id": check_id, "status": "error", "message": "", "where": ""}
+    try:
         if check_id.startswith("import:"):
             def func():
                 registry.run(_import_probe, check_id[len("import:"):].split(","))
-        else:
-            checks = load_checks()
-            if check_id not in checks:
-                raise KeyError(f"no check named {check_id!r}")
+        elif check_id in checks:
             func = checks[check_id].func
+        else:
+            raise KeyError(f"no check named {check_id!r}")
+        student.begin(str(index), timeout)
         try:
             func()
             result.update(status="passed")
         except StudentError as e:
             result.update(status=e.status, message=e.message, where=e.where)
+            if e.status == "timeout":
+                result["message"] = f"did not finish within the time limit of {timeout:g} s"
         except (CheckFailed, AssertionError) as e:
             result.update(status="failed", message=str(e) or type(e).__name__)
         except Exception as e:  # what the code returned did not fit the check (a string for a count, ...)
             result.update(status="failed", message=f"the check could not use what the code returned "
                                                    f"({type(e).__name__}: {str(e)[:500]})")
-    except BaseException as e:  # the grader itself failed
+        finally:
+            student.end()
+    except Exception as e:  # the grader itself failed
         result.update(status="error", message=f"{type(e).__name__}: {e}")
-    finally:
-        if student is not None:
-            student.close()
-    result["seconds"] = round(time.perf_counter() - started, 3)
-    with open(result_path, "w") as f:
-        json.dump(result, f)
+    result["seconds"] = timeout if result["status"] == "timeout" else round(time.perf_counter() - started, 3)
+    return result
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:6])
+    main(*sys.argv[1:4])

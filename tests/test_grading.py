@@ -141,6 +141,37 @@ def test_the_verdict_stays_in_the_graders_process(student_release, tmp_path):
         run(_object_probe)
 
 
+def test_one_session_survives_a_crash_and_a_timeout(tmp_path):
+    """The checks of a practical share one student's process, each in a fresh child: a check
+    whose code kills every process it can (in the sandbox: only its own PID namespace) or
+    exits, then one that never returns, lose their checks alone; the next checks pass."""
+    import dataclasses
+
+    from grading.runner import grader_copy, namespaces_available, run_checks
+
+    tree = tmp_path / "tree"
+    shutil.copytree(REPO / "tp3c_domain_adaptation", tree / "tp3c_domain_adaptation",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "common", tree / "common", ignore=shutil.ignore_patterns("__pycache__"))
+    # kill(-1): every process this user may signal, the grader and pytest included, unless
+    # the sandbox's PID namespace holds the code (without it, only the exit is tried).
+    killer = "try:\n        os.kill(-1, signal.SIGKILL)\n    finally:\n        os._exit(3)" \
+        if namespaces_available() else "os._exit(3)"
+    with open(tree / "tp3c_domain_adaptation/dann.py", "a") as f:
+        f.write("\nimport os, signal\n"
+                f"def grl_lambda(p, gamma=10.0):\n    {killer}\n"
+                "def dann_loss(*args):\n    while True:\n        pass\n")
+    by_id = {c.id: c for c in select("tp3c")}
+    chosen = [by_id["tp3c.grl_schedule"], dataclasses.replace(by_id["tp3c.losses"], timeout=5.0),
+              by_id["tp3c.networks"], by_id["tp3c.grl_forward"]]
+    results = {r["id"]: r for r in run_checks(chosen, tree, grader_copy(tmp_path / "grader"))}
+    assert results["tp3c.grl_schedule"]["status"] == "crashed", results["tp3c.grl_schedule"]
+    assert "exit code 3" in results["tp3c.grl_schedule"]["message"]
+    assert results["tp3c.losses"]["status"] == "timeout", results["tp3c.losses"]
+    assert "time limit of 5 s" in results["tp3c.losses"]["message"]
+    assert [results[c]["status"] for c in ("tp3c.networks", "tp3c.grl_forward")] == ["passed", "passed"]
+
+
 def _plain_probe(n):
     return {"twice": 2 * n, "tensor": torch.zeros(n).tolist()}
 
