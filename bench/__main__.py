@@ -1,6 +1,14 @@
-"""``python -m bench gan``: the project's DCGAN loop against a plain textbook loop, in the
-same run on the same machine. ``python -m bench grading``: seconds per submission when a
-class is graded, with 1 and 2 workers. Each prints a table and saves it as JSON and Markdown."""
+"""Benchmarks, each a table of ratios measured in one run on one machine (absolute times vary
+between machines): ``python -m bench NAME`` prints it and saves it as JSON and Markdown under
+``--out-dir``.
+
+- ``limits``: the machine's reference limits (fp32 and bfloat16 matmul GFLOP/s, VGG16's
+  forward pass in images/s and GFLOP/s);
+- ``gan``: the DCGAN and cDCGAN training steps (ms, GFLOP/s, ratio to the limits), against a
+  plain textbook DCGAN loop;
+- ``classviz``: 200 iterations of class visualization against a plain loop;
+- ``grading``: seconds per submission when a class is graded, with 1 and 2 workers.
+"""
 import argparse
 import os
 import subprocess
@@ -14,39 +22,75 @@ sys.path.insert(0, str(REPO))
 from common.results import load_json, markdown_table, save_json  # noqa: E402
 
 
-def project_loop(data_dir, iterations: int, batch_size: int = 128, nz: int = 100) -> dict:
+def project_loop(data_dir, iterations: int, batch_size: int = 128, nz: int = 100,
+                 conditional: bool = False) -> dict:
     """The project's hot loop as ``tp3d_gan.main.fit`` runs it: in-memory tensors, the
-    student's ``train_step``, no per-iteration sync."""
+    student's ``train_step`` (``cgan_train_step``), no per-iteration sync; also the FLOPs of
+    one step, counted by ``torch.utils.flop_counter``."""
     import torch
 
+    from bench.limits import count_flops
     from common.datasets import load_mnist
+    from tp3d_gan.cdcgan import CondDiscriminator, CondGenerator, cgan_train_step
     from tp3d_gan.dcgan import Discriminator, Generator, train_step, weights_init
 
     torch.manual_seed(0)
-    images = load_mnist(data_dir, "train", size=32).images * 2 - 1
-    G, D = Generator(nz), Discriminator()
+    data = load_mnist(data_dir, "train", size=32)
+    images, labels = data.images * 2 - 1, data.labels
+    G, D = (CondGenerator(nz), CondDiscriminator()) if conditional else (Generator(nz), Discriminator())
     G.apply(weights_init), D.apply(weights_init)
     opt_G = torch.optim.Adam(G.parameters(), lr=5e-4, betas=(0.5, 0.999))
     opt_D = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    start = time.perf_counter()
+
+    def step(idx):
+        if conditional:
+            cgan_train_step(G, D, opt_G, opt_D, images[idx], labels[idx], nz)
+        else:
+            train_step(G, D, opt_G, opt_D, images[idx], nz)
+
     order = torch.randperm(len(images))
+    flops = count_flops(lambda: step(order[:batch_size]))
+    start = time.perf_counter()
     for i in range(iterations):
-        train_step(G, D, opt_G, opt_D, images[order[i * batch_size:(i + 1) * batch_size]], nz)
-    return {"iterations": iterations, "seconds": time.perf_counter() - start}
+        step(order[i * batch_size:(i + 1) * batch_size])
+    return {"iterations": iterations, "seconds": time.perf_counter() - start, "gflop_per_step": flops / 1e9}
 
 
-def bench_gan(args) -> dict:
+def bench_limits(args) -> dict:
+    """The machine's reference limits (see :mod:`bench.limits`)."""
+    from bench.limits import limits
+
+    rows = limits()
+    table = markdown_table(["limit", "value"], [
+        ["threads", rows["threads"]],
+        ["fp32 matmul (2048)", f"{rows['matmul fp32']['gflops']} GFLOP/s"],
+        ["bf16 matmul (2048)", f"{rows['matmul bf16']['gflops']} GFLOP/s"],
+        ["VGG16 forward, batch 8, random weights",
+         f"{rows['vgg16 forward']['images_per_second']} images/s, {rows['vgg16 forward']['gflops']} GFLOP/s "
+         f"({rows['vgg16 forward']['gflop_per_image']} GFLOP per image)"]])
+    print(table, end="")
+    save_json(rows, args.out_dir / "limits" / "bench_limits.json")
+    (args.out_dir / "limits" / "bench_limits.md").write_text(table)
+    return rows
+
+
+def bench_gan(args, limits: dict | None = None) -> dict:
+    """The DCGAN and cDCGAN training steps: ms per iteration, GFLOP/s and their ratio to the
+    machine's limits (measured first, in the same run), against the plain textbook loop."""
     from bench import plain_dcgan
 
+    limits = limits or bench_limits(args)
     out = args.out_dir / "gan"
     env = {**os.environ, "RDFIA_DATA_DIR": str(args.data_dir)}
     rows = {}
-    plain = plain_dcgan.run(args.data_dir, iterations=args.iterations)
-    rows[f"plain loop, {args.iterations} iterations"] = {k: plain[k] for k in ("iterations", "seconds")}
-    rows[f"project loop, {args.iterations} iterations"] = project_loop(args.data_dir, args.iterations)
+    n = args.iterations
+    plain = plain_dcgan.run(args.data_dir, iterations=n)
+    rows[f"plain DCGAN loop, {n} iterations"] = {k: plain[k] for k in ("iterations", "seconds")}
+    rows[f"project DCGAN loop, {n} iterations"] = project_loop(args.data_dir, n)
+    rows[f"project cDCGAN loop, {n} iterations"] = project_loop(args.data_dir, n, conditional=True)
     if args.full:
         plain = plain_dcgan.run(args.data_dir)
-        rows["plain loop, 5 epochs"] = {k: plain[k] for k in ("iterations", "seconds")}
+        rows["plain DCGAN loop, 5 epochs"] = {k: plain[k] for k in ("iterations", "seconds")}
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "tp3d_gan/main.py", "train", "--out-dir", str(out)], cwd=REPO,
                        env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -58,16 +102,55 @@ def bench_gan(args) -> dict:
     subprocess.run([sys.executable, "tp3d_gan/main.py", "--quick", "--out-dir", str(out / "quick")],
                    cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rows["project: --quick (whole command)"] = {"seconds": time.perf_counter() - t0}
+    fp32, conv = limits["matmul fp32"]["gflops"], limits["vgg16 forward"]["gflops"]
+    plain_ms = 1000 * rows[f"plain DCGAN loop, {n} iterations"]["seconds"] / n
     for r in rows.values():
         if "iterations" in r:
             r["ms_per_iteration"] = round(1000 * r["seconds"] / r["iterations"], 1)
+        if "gflop_per_step" in r:
+            r["gflops"] = round(r["gflop_per_step"] / (r["ms_per_iteration"] / 1000), 1)
+            r["of fp32 matmul"] = round(r["gflops"] / fp32, 2)
+            r["of VGG16 conv"] = round(r["gflops"] / conv, 2)
+            r["gflop_per_step"] = round(r["gflop_per_step"], 2)
         r["seconds"] = round(r["seconds"], 1)
-    lines = ["| run | iterations | seconds | ms/iteration |", "|---|---:|---:|---:|"]
-    lines += [f"| {k} | {v.get('iterations', '')} | {v['seconds']} | {v.get('ms_per_iteration', '')} |"
-              for k, v in rows.items()]
-    print("\n".join(lines))
-    save_json(rows, out / "bench_gan.json")
-    (out / "bench_gan.md").write_text("\n".join(lines) + "\n")
+    project = rows[f"project DCGAN loop, {n} iterations"]  # the same networks and batch: comparable
+    project["time vs plain loop"] = round(project["ms_per_iteration"] / plain_ms, 2)
+    if args.full:
+        rows["project: python tp3d_gan/main.py (whole command, with quality measures)"]["time vs plain loop"] = round(
+            rows["project: python tp3d_gan/main.py (whole command, with quality measures)"]["seconds"]
+            / rows["plain DCGAN loop, 5 epochs"]["seconds"], 2)
+    columns = ["iterations", "seconds", "ms_per_iteration", "gflop_per_step", "gflops", "of fp32 matmul",
+               "of VGG16 conv", "time vs plain loop"]
+    table = markdown_table(["run"] + columns, [[k] + [v.get(c, "") for c in columns] for k, v in rows.items()])
+    print(table, end="")
+    save_json({"limits": limits, "runs": rows}, out / "bench_gan.json")
+    (out / "bench_gan.md").write_text(table)
+    return rows
+
+
+def bench_classviz(args) -> dict:
+    """Class visualization, 200 iterations: the project's loop against a plain one, on VGG16
+    with random weights (the time does not depend on them) and on EfficientNet-Lite0, the
+    pretrained network that installs offline (``tp3b_visualization/main.py bench``)."""
+    out = args.out_dir / "classviz"
+    rows = {}
+    for model in ("vgg16", "efficientnet_lite0"):
+        cmd = [sys.executable, "tp3b_visualization/main.py", "bench", "--model", model, "--iterations",
+               str(args.classviz_iterations), "--out-dir", str(out.resolve())]
+        if model == "vgg16":
+            cmd.append("--random-weights")
+        subprocess.run(cmd, cwd=REPO, env={**os.environ, "RDFIA_DATA_DIR": str(args.data_dir)}, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        result = load_json(out / f"bench_{model}.json")
+        rows[model] = {"iterations": result["iterations"], "weights": result["weights"],
+                       "plain loop s": round(result["seconds"]["plain loop"], 1),
+                       "project s": round(result["seconds"]["create_class_visualization"], 1),
+                       "time vs plain loop": round(result["ratio"], 2)}
+    columns = ["iterations", "weights", "plain loop s", "project s", "time vs plain loop"]
+    table = markdown_table(["model"] + columns, [[k] + [v[c] for c in columns] for k, v in rows.items()])
+    print(table, end="")
+    save_json(rows, out / "bench_classviz.json")
+    (out / "bench_classviz.md").write_text(table)
     return rows
 
 
@@ -119,22 +202,31 @@ def bench_grading(args) -> dict:
     return rows
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The description as written, the defaults after each option."""
+
+
+BENCHES = {"limits": bench_limits, "gan": bench_gan, "classviz": bench_classviz, "grading": bench_grading}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("name", choices=["gan", "grading"], help="what to benchmark")
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("name", choices=list(BENCHES), help="what to benchmark (see above)")
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("RDFIA_DATA_DIR", "data")),
                         help="datasets folder (MNIST in torchvision's layout)")
     parser.add_argument("--out-dir", type=Path, default=Path("results/bench"), help="where tables go")
     parser.add_argument("--iterations", type=int, default=300, help="gan: iterations of the short comparison")
     parser.add_argument("--full", action="store_true",
                         help="gan: also time both 5-epoch runs in full (about 10 minutes on 2 cores)")
+    parser.add_argument("--classviz-iterations", type=int, default=200,
+                        help="classviz: iterations of class visualization")
     parser.add_argument("--students", type=int, default=2,
                         help="grading: copies of the reference solution graded with 1, then 2 workers")
     args = parser.parse_args(argv)
     if args.students < 1:
         parser.error("--students must be at least 1")
-    (bench_gan if args.name == "gan" else bench_grading)(args)
+    BENCHES[args.name](args)
     return 0
 
 

@@ -108,6 +108,9 @@ CORPUS: dict[str, tuple[Callable, tuple[str, ...]]] = {
                    "touch {batches}/{probe}')\n"
                    "try:\n    exec(open({classmate!r}).read())\nexcept OSError:\n    pass"),
         ("",)),
+    "kills_every_process": (  # kill(-1): everything this user may signal, the batch included (sandbox only)
+        _edit(GRL_FORWARD, "import os, signal\n        os.kill(-1, signal.SIGKILL)\n        " + GRL_FORWARD),
+        ("ProcessLookupError|killed|exit code",)),
     "tries_the_network": (_prepend("import socket\nsocket.create_connection(('1.1.1.1', 443), timeout=5)"),
                           ("OSError",)),
     "missing_files": (lambda src, paths: {"notes.txt": "I did not finish"}, ("file not submitted",)),

@@ -412,10 +412,11 @@ def test_a_batch_of_hostile_submissions_is_graded_safely(tmp_path, monkeypatch):
              "batches": tempfile.gettempdir(), "backward": GRL_BACKWARD, "probe": PROBE,
              "classmate_dir": str(subs), "hidden": str(REPO / "grading/hidden/tp3c_domain_adaptation.py")}
     sandboxed = namespaces_available()
-    corpus = {k: v for k, v in CORPUS.items()  # without namespaces, nothing protects these files
+    corpus = {k: v for k, v in CORPUS.items()  # without namespaces, nothing protects files or processes
               if sandboxed or k not in ("reads_outside_its_copy", "writes_outside_its_copy",
                                         "reads_classmates_working_copies", "tampers_with_the_grader",
-                                        "escapes_the_sandbox", "reads_the_hidden_checks")}
+                                        "escapes_the_sandbox", "reads_the_hidden_checks",
+                                        "kills_every_process")}
     for kind, (edit, _) in corpus.items():
         (subs / kind).mkdir()
         for rel, text in edit(good, paths).items():

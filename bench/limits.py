@@ -1,0 +1,59 @@
+"""The machine's reference limits, measured in the same run as the benchmarks they judge:
+dense matrix multiply (fp32, bfloat16) and dense convolution (VGG16's forward pass, random
+weights, batch 8). FLOPs are counted by ``torch.utils.flop_counter`` (a multiply-add is 2)."""
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def count_flops(fn) -> int:
+    """FLOPs of one call of ``fn()``, as torch's own counter sees them (forward and backward
+    included when ``fn`` runs both)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def timed(fn, min_seconds: float = 2.0, warmup: int = 1) -> float:
+    """Median seconds of one call of ``fn()``, over at least ``min_seconds`` of calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    while sum(times) < min_seconds or len(times) < 3:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+def matmul(dtype: torch.dtype, n: int = 2048) -> dict:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    seconds = timed(lambda: a @ b)
+    return {"gflops": round(2 * n ** 3 / seconds / 1e9, 1), "n": n}
+
+
+def vgg16_forward(batch: int = 8) -> dict:
+    """VGG16 (torchvision's, random weights: only the arithmetic matters) at ``batch``."""
+    from torchvision.models import vgg16
+
+    model = vgg16(weights=None).eval()
+    x = torch.randn(batch, 3, 224, 224)
+
+    def forward():
+        with torch.inference_mode():
+            model(x)
+
+    flops = count_flops(forward)
+    seconds = timed(forward, min_seconds=3.0)
+    return {"images_per_second": round(batch / seconds, 2), "gflops": round(flops / seconds / 1e9, 1),
+            "gflop_per_image": round(flops / batch / 1e9, 2), "batch": batch}
+
+
+def limits() -> dict:
+    return {"threads": torch.get_num_threads(), "matmul fp32": matmul(torch.float32),
+            "matmul bf16": matmul(torch.bfloat16), "vgg16 forward": vgg16_forward()}
+
+
+if __name__ == "__main__":
+    print(limits())
