@@ -186,7 +186,9 @@ def run_checks(checks: list[Check], tree: Path, grader: Path, threads: int = 1, 
         cmd = [sys.executable, str(seen / "student.py"), str(seen_tree)]
         if sandboxed:
             (run / "tree").mkdir()
-            keep = [view, tree, Path(sys.executable).resolve(), Path(sys.prefix).resolve()]
+            # The copy reaches the sandbox through its bind mount at the view only: the folder that
+            # holds it (the batch's "work", with the classmates' copies) is hidden like the others.
+            keep = [view, Path(sys.executable).resolve(), Path(sys.prefix).resolve()]
             hidden = list(hide) + ([grader / "grading", REPO] if grader != tree else [])
             cmd = (UNSHARE + ["sh", "-c", _MOUNT_SCRIPT, "sh", str(run), str(view), str(tree)]
                    + _visible(hidden, keep) + ["--"] + cmd)

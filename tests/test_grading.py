@@ -172,6 +172,31 @@ def test_one_session_survives_a_crash_and_a_timeout(tmp_path):
     assert [results[c]["status"] for c in ("tp3c.networks", "tp3c.grl_forward")] == ["passed", "passed"]
 
 
+def test_a_classmates_working_copy_is_hidden(tmp_path):
+    """Each student's copy is graded in a folder of the batch's ``work``; the student's
+    process sees its own copy at its view, and ``work`` itself (the classmates' copies
+    graded at the same moment) is hidden."""
+    from grading.runner import grader_copy, namespaces_available, run_check
+
+    if not namespaces_available():
+        pytest.skip("no user namespaces here: other folders cannot be hidden")
+    work = tmp_path / "work"
+    tree = work / "0" / "tree"
+    shutil.copytree(REPO / "tp3c_domain_adaptation", tree / "tp3c_domain_adaptation",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "common", tree / "common", ignore=shutil.ignore_patterns("__pycache__"))
+    classmate = work / "1" / "tree" / "tp3c_domain_adaptation" / "dann.py"
+    classmate.parent.mkdir(parents=True)
+    classmate.write_text("# a classmate's answers\n")
+    with open(tree / "tp3c_domain_adaptation/dann.py", "a") as f:
+        f.write(f"\ntry:\n    open({str(classmate)!r}).read()\n"
+                "    def grl_lambda(p, gamma=10.0):\n        raise RuntimeError('read a classmate')\n"
+                "except OSError:\n    pass\n")
+    schedule = next(c for c in select("tp3c") if c.id == "tp3c.grl_schedule")
+    result = run_check(schedule, tree, grader_copy(tmp_path / "grader"), hide=[work])
+    assert result["status"] == "passed", result
+
+
 def _plain_probe(n):
     return {"twice": 2 * n, "tensor": torch.zeros(n).tolist()}
 
