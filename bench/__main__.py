@@ -6,6 +6,8 @@ between machines): ``python -m bench NAME`` prints it and saves it as JSON and M
   forward pass in images/s and GFLOP/s);
 - ``gan``: the DCGAN and cDCGAN training steps (ms, GFLOP/s, ratio to the limits), against a
   plain textbook DCGAN loop;
+- ``dann``: DANN training steps (ms, images/s, epoch time) against a plain textbook loop;
+- ``features``: 3-a's feature-extraction pipeline against the network's forward pass alone;
 - ``classviz``: 200 iterations of class visualization against a plain loop;
 - ``grading``: seconds per submission when a class is graded, with 1 and 2 workers.
 """
@@ -154,6 +156,100 @@ def bench_classviz(args) -> dict:
     return rows
 
 
+def project_dann(data_dir, iterations: int, batch_size: int = 64, lr: float = 0.01) -> dict:
+    """The project's DANN loop as ``tp3c_domain_adaptation.main.fit`` runs it: both domains
+    in memory, normalised per batch, the student's ``dann_step`` (one pass over both
+    batches), the clipped SGD, no per-step sync."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from tp3c_domain_adaptation.dann import DANN, dann_lr, dann_step, grl_lambda
+    from tp3c_domain_adaptation.main import ClippedSGD, Domains
+
+    torch.manual_seed(0)
+    domains = Domains(SimpleNamespace(quick=False, mnist_m="auto", mnist_m_seed=0, data_dir=data_dir,
+                                      device=torch.device("cpu")))
+    model = DANN()
+    opt = ClippedSGD(model.parameters(), max_norm=5.0, lr=lr, momentum=0.9)
+    order_s, order_t = torch.randperm(len(domains.source)), torch.randperm(len(domains.target))
+    start = time.perf_counter()
+    for it in range(iterations):
+        p = it / iterations
+        for group in opt.param_groups:
+            group["lr"] = dann_lr(p, lr)
+        idx_s = order_s[it * batch_size:(it + 1) * batch_size]
+        idx_t = order_t[it * batch_size:(it + 1) * batch_size]
+        dann_step(model, opt, domains.batch(domains.source.images[idx_s]), domains.source.labels[idx_s],
+                  domains.batch(domains.target.images[idx_t]), grl_lambda(p))
+    return {"iterations": iterations, "seconds": time.perf_counter() - start,
+            "source_images": len(domains.source)}
+
+
+def bench_dann(args) -> dict:
+    """DANN training at the default settings (batch 64 per domain): ms per step, images/s and
+    the time of an epoch (one pass over the 60,000 source images), against a plain loop."""
+    from bench import plain_dann
+
+    out = args.out_dir / "dann"
+    n = args.iterations
+    rows = {"plain DANN loop": plain_dann.run(args.data_dir, n), "project DANN loop": project_dann(args.data_dir, n)}
+    steps = 60000 // 64
+    for r in rows.values():
+        r["ms_per_step"] = round(1000 * r["seconds"] / r["iterations"], 1)
+        r["images_per_second"] = round(2 * 64 * r["iterations"] / r["seconds"], 1)
+        r["epoch_seconds"] = round(steps * r["seconds"] / r["iterations"], 1)
+        r["seconds"] = round(r["seconds"], 1)
+    rows["project DANN loop"]["time vs plain loop"] = round(
+        rows["project DANN loop"]["ms_per_step"] / rows["plain DANN loop"]["ms_per_step"], 2)
+    columns = ["iterations", "seconds", "ms_per_step", "images_per_second", "epoch_seconds", "time vs plain loop"]
+    table = markdown_table(["run"] + columns, [[k] + [v.get(c, "") for c in columns] for k, v in rows.items()])
+    print(table, end="")
+    save_json(rows, out / "bench_dann.json")
+    (out / "bench_dann.md").write_text(table)
+    return rows
+
+
+def bench_features(args) -> dict:
+    """3-a's feature extraction with EfficientNet-Lite0 (the pretrained network that installs
+    offline): the whole pipeline (JPEG decoding, resizing, the network, as ``tp3a_transfer/
+    main.py extract`` runs it) against the network's forward pass alone at the same batch."""
+    import torch
+
+    from common.datasets import load_scene15
+    from common.pretrained import OFFLINE_MODEL, load_frozen
+    from tp3a_transfer.features import extract_features, scene_transform
+    from tp3a_transfer.main import check_layer, cut, subset
+
+    out = args.out_dir / "features"
+    torch.manual_seed(0)
+    model, mean, std = load_frozen(OFFLINE_MODEL, pretrained=True)
+    model = cut(OFFLINE_MODEL, model, check_layer(OFFLINE_MODEL, None)).eval()
+    data = subset(load_scene15(args.data_dir, "train", transform=scene_transform(False, mean, std)),
+                  args.per_class)
+    loader = torch.utils.data.DataLoader(data, batch_size=32, num_workers=2)
+    x = torch.randn(32, 3, 224, 224)
+    with torch.inference_mode():
+        model(x)  # warm-up
+    start = time.perf_counter()
+    X, _ = extract_features(model, loader, progress=False)
+    pipeline = time.perf_counter() - start
+    batches = -(-len(X) // 32)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for _ in range(batches):
+            model(x)
+    forward = time.perf_counter() - start
+    rows = {"images": len(X), "batch": 32,
+            "pipeline images/s": round(len(X) / pipeline, 1), "forward alone images/s": round(len(X) / forward, 1),
+            "pipeline / forward": round(forward / pipeline, 2)}
+    table = markdown_table(["measure", "value"], [[k, v] for k, v in rows.items()])
+    print(table, end="")
+    save_json(rows, out / "bench_features.json")
+    (out / "bench_features.md").write_text(table)
+    return rows
+
+
 def bench_grading(args) -> dict:
     """Grade ``--students`` copies of the reference solution (every practical's student files)
     with one worker, then again with two, as ``python -m grading grade`` does; every copy must
@@ -206,7 +302,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
     """The description as written, the defaults after each option."""
 
 
-BENCHES = {"limits": bench_limits, "gan": bench_gan, "classviz": bench_classviz, "grading": bench_grading}
+BENCHES = {"limits": bench_limits, "gan": bench_gan, "dann": bench_dann, "features": bench_features,
+           "classviz": bench_classviz, "grading": bench_grading}
 
 
 def main(argv=None) -> int:
@@ -216,9 +313,11 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("RDFIA_DATA_DIR", "data")),
                         help="datasets folder (MNIST in torchvision's layout)")
     parser.add_argument("--out-dir", type=Path, default=Path("results/bench"), help="where tables go")
-    parser.add_argument("--iterations", type=int, default=300, help="gan: iterations of the short comparison")
+    parser.add_argument("--iterations", type=int, default=300, help="gan, dann: iterations of the short comparison")
     parser.add_argument("--full", action="store_true",
                         help="gan: also time both 5-epoch runs in full (about 10 minutes on 2 cores)")
+    parser.add_argument("--per-class", type=int, default=20,
+                        help="features: training images per class of 15 Scene (20: 300 images)")
     parser.add_argument("--classviz-iterations", type=int, default=200,
                         help="classviz: iterations of class visualization")
     parser.add_argument("--students", type=int, default=2,
