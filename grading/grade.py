@@ -1,8 +1,8 @@
 """Grading: the public checks on a working copy, and a whole folder of submissions.
 
-Each check runs in two processes, the student's code apart from the check's verdict (see
-:mod:`grading.runner`). A submission is graded in
-a temporary tree made of the student release with the student's files copied over it, so
+The checks of each practical run as one session of two processes, the student's code (a
+fresh child per check) apart from the checks' verdicts (see :mod:`grading.runner`). A
+submission is graded in a temporary tree made of the student release with the student's files copied over it, so
 the reference solution is never importable, and the submission itself is never touched.
 """
 import csv

@@ -104,11 +104,11 @@ def isolation(limits: Limits) -> str:
     common = f"{limits.memory_mb} MB of memory and {limits.output_mb} MB of output per check"
     if limits.sandbox != "off" and namespaces_available():
         return (f"isolation: student code in its own process (the verdict in the grader's), own process "
-                f"group, no network, read-only file system outside the student's copy, hidden folders "
-                f"(the checks included), {common}")
+                f"group and PID namespace, no network, read-only file system outside the student's copy, "
+                f"hidden folders (the checks and the classmates' copies included), {common}")
     return (f"isolation: student code in its own process (the verdict in the grader's), own process "
-            f"group, {common}; no user namespaces here, so the network "
-            f"is refused inside Python only and other folders are NOT hidden")
+            f"group, {common}; no user namespaces here, so the network is refused inside Python only, "
+            f"other folders are NOT hidden and other processes are NOT out of reach")
 
 
 def grader_copy(dest: Path) -> Path:
