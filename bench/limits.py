@@ -54,6 +54,3 @@ def limits() -> dict:
     return {"threads": torch.get_num_threads(), "matmul fp32": matmul(torch.float32),
             "matmul bf16": matmul(torch.bfloat16), "vgg16 forward": vgg16_forward()}
 
-
-if __name__ == "__main__":
-    print(limits())

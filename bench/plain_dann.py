@@ -3,6 +3,7 @@ repositories): torchvision's MNIST through a ``DataLoader`` with per-image trans
 MNIST-M as a ``Dataset`` of images transformed one by one, a separate forward pass of the
 feature extractor for each domain, and a ``.item()`` on every loss at every step. Written
 for the benchmark only: the project's own loop is ``tp3c_domain_adaptation.main.fit``."""
+import math
 import time
 
 import torch
@@ -68,7 +69,7 @@ def run(data_dir, iterations: int, batch_size: int = 64, lr: float = 0.01) -> di
     it = 0
     for (x_s, y_s), (x_t, _) in zip(source_loader, target_loader):
         p = it / iterations
-        lambd = 2.0 / (1.0 + torch.exp(torch.tensor(-10.0 * p)).item()) - 1.0
+        lambd = 2.0 / (1.0 + math.exp(-10.0 * p)) - 1.0
         for group in opt.param_groups:
             group["lr"] = lr / (1 + 10 * p) ** 0.75
         opt.zero_grad()

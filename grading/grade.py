@@ -2,8 +2,9 @@
 
 The checks of each practical run as one session of two processes, the student's code (a
 fresh child per check) apart from the checks' verdicts (see :mod:`grading.runner`). A
-submission is graded in a temporary tree made of the student release with the student's files copied over it, so
-the reference solution is never importable, and the submission itself is never touched.
+submission is graded in a temporary tree made of the student release with the student's
+files copied over it, so the reference solution is never importable, and the submission
+itself is never touched.
 """
 import csv
 import hashlib
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from grading.registry import PRACTICALS, Check, select
+from grading.registry import PRACTICALS, Check, by_practical, select
 from grading.release import REPO, release
 from grading.runner import Limits, grader_copy, isolation, run_checks
 
@@ -55,9 +56,8 @@ def check_working_copy(target: str, include_hidden: bool = False, root: Path = R
     checks = select(target, include_hidden=include_hidden)
     results = []
     with tqdm(total=len(checks), desc="checks", leave=False) as bar:
-        for practical in dict.fromkeys(c.practical for c in checks):
-            results += run_checks([c for c in checks if c.practical == practical], root, root, threads=2,
-                                  progress=lambda r: bar.update())
+        for mine in by_practical(checks).values():
+            results += run_checks(mine, root, root, threads=2, progress=lambda r: bar.update())
     return results
 
 
@@ -140,8 +140,7 @@ def grade_one(entry: Path, base: Path, grader: Path, checks: list[Check], studen
             results = _failed_all(checks, "error", f"submission unreadable: {e}")
             return {"student": student, "missing_files": [], "results": results, **summary(results)}
         results = []
-        for practical in dict.fromkeys(c.practical for c in checks):
-            mine = [c for c in checks if c.practical == practical]
+        for practical, mine in by_practical(checks).items():
             files = [f for f in student_files if f.split("/")[0] == practical]
             probe = Check(id="import:" + ",".join(_modules(files)), title="import", points=0,
                           practical=practical, hidden=False, timeout=IMPORT_TIMEOUT, module="", name="",

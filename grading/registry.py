@@ -117,6 +117,14 @@ def select(target: str = "all", include_hidden: bool = True) -> list[Check]:
     return sorted(chosen, key=lambda c: (PRACTICALS.index(c.practical), c.hidden, c.id))
 
 
+def by_practical(checks: list[Check]) -> dict[str, list[Check]]:
+    """The checks grouped by practical, in their order: each group is graded in one session."""
+    groups: dict[str, list[Check]] = {}
+    for c in checks:
+        groups.setdefault(c.practical, []).append(c)
+    return groups
+
+
 def resolve_practical(name: str) -> str:
     """Accept ``tp3d_gan``, ``tp3d``, ``3d`` or ``tp3d_gan/``."""
     name = name.strip("/").lower()

@@ -7,7 +7,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from grading.mutants import MUTANTS, Mutant
-from grading.registry import select
+from grading.registry import by_practical, select
 from grading.release import REPO, release
 from grading.runner import grader_copy, run_checks
 
@@ -53,8 +53,7 @@ def selftest(target: str = "all") -> tuple[bool, list[str]]:
         got = {}
         with tqdm(total=sum(len(cs) for _, _, cs in runs), desc="selftest", unit="check") as bar:
             for who, tree, chosen in runs:
-                for practical in dict.fromkeys(c.practical for c in chosen):
-                    mine = [c for c in chosen if c.practical == practical]
+                for mine in by_practical(chosen).values():
                     for r in run_checks(mine, tree, grader, progress=lambda r: bar.update()):
                         got[who, r["id"]] = r
         for c in checks:

@@ -65,9 +65,9 @@ class StudentProcess:
 
     def begin(self, name: str, seconds: float) -> None:
         """Start the check ``name``'s child, which must answer within ``seconds``."""
-        self.deadline, self.code = time.monotonic() + seconds, None
+        self.seconds, self.deadline, self.code = seconds, time.monotonic() + seconds, None
         self.log = Path(self.spec["logs"]) / f"{name}.txt"
-        for attempt in (0, 1):
+        for _ in range(2):
             if self.proc is None or self.proc.poll() is not None:
                 self.stop()
                 self.start()
@@ -100,7 +100,7 @@ class StudentProcess:
             reply = None
         except TimeoutError:
             self.stop()  # the child, whatever it started and its parent: a new one serves the next check
-            raise StudentError("timeout", "did not finish within the time limit") from None
+            raise StudentError("timeout", f"did not finish within the time limit of {self.seconds:g} s") from None
         except ValueError as e:  # too large
             raise StudentError("failed", str(e)) from None
         if reply is None:
@@ -177,13 +177,12 @@ def main(grader: str, repo: str, session_path: str) -> None:
     try:
         student.start()
         import grading.registry as registry
-        from grading.registry import PRACTICALS, CheckFailed, StudentError, load_checks
 
-        sys.meta_path.insert(0, NoStudentCode(PRACTICALS))
+        sys.meta_path.insert(0, NoStudentCode(registry.PRACTICALS))
         registry.student = student
-        checks = load_checks()
+        checks = registry.load_checks()
         for i, item in enumerate(session["checks"]):
-            result = run_one(item["id"], item["timeout"], i, checks, student, registry, CheckFailed, StudentError)
+            result = run_one(item["id"], item["timeout"], str(i), checks, student)
             with open(session["results"], "a") as f:
                 f.write(json.dumps(result) + "\n")
             if item["id"].startswith("import:") and result["status"] != "passed":
@@ -192,26 +191,26 @@ def main(grader: str, repo: str, session_path: str) -> None:
         student.stop()
 
 
-def run_one(check_id, timeout, index, checks, student, registry, CheckFailed, StudentError) -> dict:
+def run_one(check_id: str, timeout: float, name: str, checks: dict, student: StudentProcess) -> dict:
     """One check of the session, in a fresh child of the student's process."""
+    from grading.registry import CheckFailed, StudentError, run
+
     started = time.perf_counter()
     result = {"id": check_id, "status": "error", "message": "", "where": ""}
     try:
         if check_id.startswith("import:"):
             def func():
-                registry.run(_import_probe, check_id[len("import:"):].split(","))
+                run(_import_probe, check_id[len("import:"):].split(","))
         elif check_id in checks:
             func = checks[check_id].func
         else:
             raise KeyError(f"no check named {check_id!r}")
-        student.begin(str(index), timeout)
+        student.begin(name, timeout)
         try:
             func()
             result.update(status="passed")
         except StudentError as e:
             result.update(status=e.status, message=e.message, where=e.where)
-            if e.status == "timeout":
-                result["message"] = f"did not finish within the time limit of {timeout:g} s"
         except (CheckFailed, AssertionError) as e:
             result.update(status="failed", message=str(e) or type(e).__name__)
         except Exception as e:  # what the code returned did not fit the check (a string for a count, ...)

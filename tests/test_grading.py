@@ -141,6 +141,13 @@ def test_the_verdict_stays_in_the_graders_process(student_release, tmp_path):
         run(_object_probe)
 
 
+def _reference_3c(tree: Path) -> Path:
+    """A tree with the reference 3-c and the shared code it imports."""
+    for folder in ("tp3c_domain_adaptation", "common"):
+        shutil.copytree(REPO / folder, tree / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return tree
+
+
 def test_one_session_survives_a_crash_and_a_timeout(tmp_path):
     """The checks of a practical share one student's process, each in a fresh child: a check
     whose code kills every process it can (in the sandbox: only its own PID namespace) or
@@ -149,10 +156,7 @@ def test_one_session_survives_a_crash_and_a_timeout(tmp_path):
 
     from grading.runner import grader_copy, namespaces_available, run_checks
 
-    tree = tmp_path / "tree"
-    shutil.copytree(REPO / "tp3c_domain_adaptation", tree / "tp3c_domain_adaptation",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO / "common", tree / "common", ignore=shutil.ignore_patterns("__pycache__"))
+    tree = _reference_3c(tmp_path / "tree")
     # kill(-1): every process this user may signal, the grader and pytest included, unless
     # the sandbox's PID namespace holds the code (without it, only the exit is tried).
     killer = "try:\n        os.kill(-1, signal.SIGKILL)\n    finally:\n        os._exit(3)" \
@@ -181,10 +185,7 @@ def test_a_classmates_working_copy_is_hidden(tmp_path):
     if not namespaces_available():
         pytest.skip("no user namespaces here: other folders cannot be hidden")
     work = tmp_path / "work"
-    tree = work / "0" / "tree"
-    shutil.copytree(REPO / "tp3c_domain_adaptation", tree / "tp3c_domain_adaptation",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO / "common", tree / "common", ignore=shutil.ignore_patterns("__pycache__"))
+    tree = _reference_3c(work / "0" / "tree")
     classmate = work / "1" / "tree" / "tp3c_domain_adaptation" / "dann.py"
     classmate.parent.mkdir(parents=True)
     classmate.write_text("# a classmate's answers\n")
