@@ -24,15 +24,17 @@ sys.path.insert(0, str(REPO))
 from common.results import load_json, markdown_table, save_json  # noqa: E402
 
 
-def project_loop(data_dir, iterations: int, batch_size: int = 128, nz: int = 100,
+def project_loop(data_dir, iterations: int, precision: str = "fp32", batch_size: int = 128, nz: int = 100,
                  conditional: bool = False) -> dict:
     """The project's hot loop as ``tp3d_gan.main.fit`` runs it: in-memory tensors, the
-    student's ``train_step`` (``cgan_train_step``), no per-iteration sync; also the FLOPs of
-    one step, counted by ``torch.utils.flop_counter``."""
+    networks in channels_last, the student's ``train_step`` (``cgan_train_step``) under
+    ``precision``'s autocast, no per-iteration sync; also the FLOPs of one step, counted by
+    ``torch.utils.flop_counter``."""
     import torch
 
     from bench.limits import count_flops
     from common.datasets import load_mnist
+    from common.device import autocast
     from tp3d_gan.cdcgan import CondDiscriminator, CondGenerator, cgan_train_step
     from tp3d_gan.dcgan import Discriminator, Generator, train_step, weights_init
 
@@ -41,14 +43,17 @@ def project_loop(data_dir, iterations: int, batch_size: int = 128, nz: int = 100
     images, labels = data.images * 2 - 1, data.labels
     G, D = (CondGenerator(nz), CondDiscriminator()) if conditional else (Generator(nz), Discriminator())
     G.apply(weights_init), D.apply(weights_init)
+    G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     opt_G = torch.optim.Adam(G.parameters(), lr=5e-4, betas=(0.5, 0.999))
     opt_D = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    cpu = torch.device("cpu")
 
     def step(idx):
-        if conditional:
-            cgan_train_step(G, D, opt_G, opt_D, images[idx], labels[idx], nz)
-        else:
-            train_step(G, D, opt_G, opt_D, images[idx], nz)
+        with autocast(cpu, precision):
+            if conditional:
+                cgan_train_step(G, D, opt_G, opt_D, images[idx], labels[idx], nz)
+            else:
+                train_step(G, D, opt_G, opt_D, images[idx], nz)
 
     order = torch.randperm(len(images))
     flops = count_flops(lambda: step(order[:batch_size]))
@@ -56,6 +61,15 @@ def project_loop(data_dir, iterations: int, batch_size: int = 128, nz: int = 100
     for i in range(iterations):
         step(order[i * batch_size:(i + 1) * batch_size])
     return {"iterations": iterations, "seconds": time.perf_counter() - start, "gflop_per_step": flops / 1e9}
+
+
+def precisions() -> list[str]:
+    """fp32 (the default), and bf16 where this machine's CPU computes it natively."""
+    import torch
+
+    from common.device import native_bf16
+
+    return ["fp32"] + (["bf16"] if native_bf16(torch.device("cpu")) else [])
 
 
 def bench_limits(args) -> dict:
@@ -67,48 +81,82 @@ def bench_limits(args) -> dict:
         ["threads", rows["threads"]],
         ["fp32 matmul (2048)", f"{rows['matmul fp32']['gflops']} GFLOP/s"],
         ["bf16 matmul (2048)", f"{rows['matmul bf16']['gflops']} GFLOP/s"],
-        ["VGG16 forward, batch 8, random weights",
-         f"{rows['vgg16 forward']['images_per_second']} images/s, {rows['vgg16 forward']['gflops']} GFLOP/s "
-         f"({rows['vgg16 forward']['gflop_per_image']} GFLOP per image)"]])
+        *[[f"VGG16 forward, batch 8, random weights{label}",
+           f"{rows[key]['images_per_second']} images/s, {rows[key]['gflops']} GFLOP/s "
+           f"({rows[key]['gflop_per_image']} GFLOP per image)"]
+          for key, label in (("vgg16 forward", ""), ("vgg16 forward channels_last", ", channels_last"),
+                             ("vgg16 forward channels_last bf16", ", channels_last, bf16 autocast"))]])
     print(table, end="")
     save_json(rows, args.out_dir / "limits" / "bench_limits.json")
     (args.out_dir / "limits" / "bench_limits.md").write_text(table)
     return rows
 
 
-WHOLE_RUN = "project: python tp3d_gan/main.py (whole command, with quality measures)"
+WHOLE_RUN = "project: python tp3d_gan/main.py (whole command, default settings)"
+PLAIN_FULL = "plain DCGAN loop, 5 epochs"
+
+
+def plain_quality(data_dir, G, seed: int = 1) -> dict:
+    """The plain loop's generator scored as ``tp3d_gan.main.fit`` scores its own: 1,000
+    samples through the practical's MNIST classifier."""
+    import torch
+
+    from tp3d_gan.quality import QualityMeter, load_classifier
+
+    classifier, _ = load_classifier(data_dir)
+    G.eval()
+    with torch.inference_mode():
+        samples = G(torch.randn(1000, 100, 1, 1, generator=torch.Generator().manual_seed(seed)))
+    return QualityMeter(classifier, data_dir)(samples)
 
 
 def bench_gan(args) -> dict:
     """The DCGAN and cDCGAN training steps: ms per iteration, GFLOP/s and their ratio to the
-    machine's limits (measured first, in the same run), against the plain textbook loop."""
+    machine's limits (measured first, in the same run), against the plain textbook loop; in
+    fp32 and, where the CPU computes bfloat16 natively, under bf16 autocast (the default
+    there). With ``--full``, the whole default run against the plain loop's 5 epochs: the
+    time until the practical's quality bar is first reached."""
     from bench import plain_dcgan
+    from tp3d_gan.quality import QUALITY_BAR, meets_bar
 
     limits = bench_limits(args)
     out = args.out_dir / "gan"
     env = {**os.environ, "RDFIA_DATA_DIR": str(args.data_dir)}
     rows = {}
-    n = args.iterations
+    n, n_cgan = args.iterations, max(1, args.iterations // 3)  # the cDCGAN step is 8x longer
+    plain_short = f"plain DCGAN loop, {n} iterations"
     plain = plain_dcgan.run(args.data_dir, iterations=n)
-    rows[f"plain DCGAN loop, {n} iterations"] = {k: plain[k] for k in ("iterations", "seconds")}
-    rows[f"project DCGAN loop, {n} iterations"] = project_loop(args.data_dir, n)
-    rows[f"project cDCGAN loop, {n} iterations"] = project_loop(args.data_dir, n, conditional=True)
+    rows[plain_short] = {k: plain[k] for k in ("iterations", "seconds")}
+    for precision in precisions():
+        rows[f"project DCGAN loop, {precision}, {n} iterations"] = project_loop(args.data_dir, n, precision)
+    for precision in precisions():
+        rows[f"project cDCGAN loop, {precision}, {n_cgan} iterations"] = project_loop(
+            args.data_dir, n_cgan, precision, conditional=True)
     if args.full:
         plain = plain_dcgan.run(args.data_dir)
-        rows["plain DCGAN loop, 5 epochs"] = {k: plain[k] for k in ("iterations", "seconds")}
+        quality = plain_quality(args.data_dir, plain["G"])
+        rows[PLAIN_FULL] = {"iterations": plain["iterations"], "seconds": plain["seconds"],
+                            "quality bar": f"{'met' if meets_bar(quality) else 'NOT met'} at the end "
+                                           f"(confidence {quality['mean_confidence']:.3f}, smallest class "
+                                           f"{100 * quality['min_class_fraction']:.1f}%)"}
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "tp3d_gan/main.py", "train", "--out-dir", str(out)], cwd=REPO,
                        env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         metrics = load_json(out / "dcgan" / "metrics.json")
+        reached = metrics["quality_bar_reached"]
         rows[WHOLE_RUN] = {"iterations": metrics["iterations"], "seconds": time.perf_counter() - t0,
-                           "train_ms_per_iteration": metrics["ms_per_iteration"], "quality": metrics["quality"]}
+                           "precision": metrics["precision"],
+                           "quality bar": "NOT met" if reached is None else
+                           f"met at iteration {reached['iteration']}, {reached['seconds']} s after the start"}
+        if reached is not None:
+            rows[WHOLE_RUN]["time vs plain loop"] = round(reached["seconds"] / plain["seconds"], 2)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "tp3d_gan/main.py", "--quick", "--out-dir", str(out / "quick")],
                    cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rows["project: --quick (whole command)"] = {"seconds": time.perf_counter() - t0}
     fp32, conv = limits["matmul fp32"]["gflops"], limits["vgg16 forward"]["gflops"]
-    plain_ms = 1000 * rows[f"plain DCGAN loop, {n} iterations"]["seconds"] / n
-    for r in rows.values():
+    plain_ms = 1000 * rows[plain_short]["seconds"] / n
+    for name, r in rows.items():
         if "iterations" in r:
             r["ms_per_iteration"] = round(1000 * r["seconds"] / r["iterations"], 1)
         if "gflop_per_step" in r:
@@ -116,17 +164,16 @@ def bench_gan(args) -> dict:
             r["of fp32 matmul"] = round(r["gflops"] / fp32, 2)
             r["of VGG16 conv"] = round(r["gflops"] / conv, 2)
             r["gflop_per_step"] = round(r["gflop_per_step"], 2)
+        if name.startswith("project DCGAN loop"):  # the same networks and batch: comparable
+            r["time vs plain loop"] = round(r["ms_per_iteration"] / plain_ms, 2)
         r["seconds"] = round(r["seconds"], 1)
-    project = rows[f"project DCGAN loop, {n} iterations"]  # the same networks and batch: comparable
-    project["time vs plain loop"] = round(project["ms_per_iteration"] / plain_ms, 2)
-    if args.full:
-        rows[WHOLE_RUN]["time vs plain loop"] = round(rows[WHOLE_RUN]["seconds"]
-                                                      / rows["plain DCGAN loop, 5 epochs"]["seconds"], 2)
     columns = ["iterations", "seconds", "ms_per_iteration", "gflop_per_step", "gflops", "of fp32 matmul",
-               "of VGG16 conv", "time vs plain loop"]
+               "of VGG16 conv", "quality bar", "time vs plain loop"]
     table = markdown_table(["run"] + columns, [[k] + [v.get(c, "") for c in columns] for k, v in rows.items()])
     print(table, end="")
-    save_json({"limits": limits, "runs": rows}, out / "bench_gan.json")
+    print(f"quality bar: {QUALITY_BAR}; 'time vs plain loop' of the whole run: seconds until the bar is "
+          f"first met / the plain loop's 5 epochs")
+    save_json({"limits": limits, "runs": rows, "quality_bar": QUALITY_BAR}, out / "bench_gan.json")
     (out / "bench_gan.md").write_text(table)
     return rows
 
@@ -145,33 +192,35 @@ def bench_classviz(args) -> dict:
         subprocess.run(cmd, cwd=REPO, env={**os.environ, "RDFIA_DATA_DIR": str(args.data_dir)}, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         result = load_json(out / f"bench_{model}.json")
-        rows[model] = {"iterations": result["iterations"], "weights": result["weights"],
-                       "plain loop s": round(result["seconds"]["plain loop"], 1),
-                       "project s": round(result["seconds"]["create_class_visualization"], 1),
-                       "time vs plain loop": round(result["ratio"], 2)}
-    columns = ["iterations", "weights", "plain loop s", "project s", "time vs plain loop"]
-    table = markdown_table(["model"] + columns, [[k] + [v[c] for c in columns] for k, v in rows.items()])
+        for run, seconds in result["seconds"].items():
+            rows[f"{model}, {run}"] = {"iterations": result["iterations"], "weights": result["weights"],
+                                       "seconds": round(seconds, 1),
+                                       "time vs plain loop": round(result["time vs plain loop"].get(run, 1.0), 2)}
+    columns = ["iterations", "weights", "seconds", "time vs plain loop"]
+    table = markdown_table(["run"] + columns, [[k] + [v[c] for c in columns] for k, v in rows.items()])
     print(table, end="")
     save_json(rows, out / "bench_classviz.json")
     (out / "bench_classviz.md").write_text(table)
     return rows
 
 
-def project_dann(data_dir, iterations: int, batch_size: int = 64, lr: float = 0.01) -> dict:
+def project_dann(data_dir, iterations: int, precision: str = "fp32", batch_size: int = 64,
+                 lr: float = 0.01) -> dict:
     """The project's DANN loop as ``tp3c_domain_adaptation.main.fit`` runs it: both domains
-    in memory, normalised per batch, the student's ``dann_step`` (one pass over both
-    batches), the clipped SGD, no per-step sync."""
+    in memory, normalised per batch, channels_last, the student's ``dann_step`` (one pass over
+    both batches) under ``precision``'s autocast, the clipped SGD, no per-step sync."""
     from types import SimpleNamespace
 
     import torch
 
+    from common.device import autocast
     from tp3c_domain_adaptation.dann import DANN, dann_lr, dann_step, grl_lambda
     from tp3c_domain_adaptation.main import ClippedSGD, Domains
 
     torch.manual_seed(0)
     domains = Domains(SimpleNamespace(quick=False, mnist_m="auto", mnist_m_seed=0, data_dir=data_dir,
                                       device=torch.device("cpu")))
-    model = DANN()
+    model = DANN().to(memory_format=torch.channels_last)
     opt = ClippedSGD(model.parameters(), max_norm=5.0, lr=lr, momentum=0.9)
     order_s, order_t = torch.randperm(len(domains.source)), torch.randperm(len(domains.target))
     start = time.perf_counter()
@@ -181,8 +230,9 @@ def project_dann(data_dir, iterations: int, batch_size: int = 64, lr: float = 0.
             group["lr"] = dann_lr(p, lr)
         idx_s = order_s[it * batch_size:(it + 1) * batch_size]
         idx_t = order_t[it * batch_size:(it + 1) * batch_size]
-        dann_step(model, opt, domains.batch(domains.source.images[idx_s]), domains.source.labels[idx_s],
-                  domains.batch(domains.target.images[idx_t]), grl_lambda(p))
+        with autocast(domains.device, precision):
+            dann_step(model, opt, domains.batch(domains.source.images[idx_s]), domains.source.labels[idx_s],
+                      domains.batch(domains.target.images[idx_t]), grl_lambda(p))
     return {"iterations": iterations, "seconds": time.perf_counter() - start,
             "source_images": len(domains.source)}
 
@@ -194,15 +244,18 @@ def bench_dann(args) -> dict:
 
     out = args.out_dir / "dann"
     n = args.iterations
-    rows = {"plain DANN loop": plain_dann.run(args.data_dir, n), "project DANN loop": project_dann(args.data_dir, n)}
-    steps = rows["project DANN loop"].pop("source_images") // 64  # an epoch: one pass over the source
-    for r in rows.values():
+    rows = {"plain DANN loop": plain_dann.run(args.data_dir, n)}
+    for precision in precisions():
+        rows[f"project DANN loop, {precision}"] = project_dann(args.data_dir, n, precision)
+    steps = rows["project DANN loop, fp32"]["source_images"] // 64  # an epoch: one pass over the source
+    for name, r in rows.items():
         r["ms_per_step"] = round(1000 * r["seconds"] / r["iterations"], 1)
         r["images_per_second"] = round(2 * 64 * r["iterations"] / r["seconds"], 1)
         r["epoch_seconds"] = round(steps * r["seconds"] / r["iterations"], 1)
         r["seconds"] = round(r["seconds"], 1)
-    rows["project DANN loop"]["time vs plain loop"] = round(
-        rows["project DANN loop"]["ms_per_step"] / rows["plain DANN loop"]["ms_per_step"], 2)
+        r.pop("source_images", None)
+        if name != "plain DANN loop":
+            r["time vs plain loop"] = round(r["ms_per_step"] / rows["plain DANN loop"]["ms_per_step"], 2)
     columns = ["iterations", "seconds", "ms_per_step", "images_per_second", "epoch_seconds", "time vs plain loop"]
     table = markdown_table(["run"] + columns, [[k] + [v.get(c, "") for c in columns] for k, v in rows.items()])
     print(table, end="")
@@ -220,7 +273,7 @@ def bench_features(args) -> dict:
     from common.datasets import load_scene15
     from common.pretrained import OFFLINE_MODEL, load_frozen
     from tp3a_transfer.features import extract_features, scene_transform
-    from tp3a_transfer.main import check_layer, cut, subset
+    from tp3a_transfer.main import DEFAULT_WORKERS, check_layer, cut, subset
 
     out = args.out_dir / "features"
     torch.manual_seed(0)
@@ -228,20 +281,26 @@ def bench_features(args) -> dict:
     model = cut(OFFLINE_MODEL, model, check_layer(OFFLINE_MODEL, None)).eval()
     data = subset(load_scene15(args.data_dir, "train", transform=scene_transform(False, mean, std)),
                   args.per_class)
-    loader = torch.utils.data.DataLoader(data, batch_size=32, num_workers=2)
+    loader = torch.utils.data.DataLoader(data, batch_size=32, num_workers=DEFAULT_WORKERS)
     x = torch.randn(32, 3, 224, 224)
     with torch.inference_mode():
         model(x)  # warm-up
+    batches = -(-len(data) // 32)
+
+    def forward_alone() -> float:
+        start = time.perf_counter()
+        with torch.inference_mode():
+            for _ in range(batches):
+                model(x)
+        return time.perf_counter() - start
+
+    # The forward pass timed before and after the pipeline: the machine's speed drifts.
+    before = forward_alone()
     start = time.perf_counter()
     X, _ = extract_features(model, loader, progress=False)
     pipeline = time.perf_counter() - start
-    batches = -(-len(X) // 32)
-    start = time.perf_counter()
-    with torch.inference_mode():
-        for _ in range(batches):
-            model(x)
-    forward = time.perf_counter() - start
-    rows = {"images": len(X), "batch": 32,
+    forward = (before + forward_alone()) / 2
+    rows = {"images": len(X), "batch": 32, "decoding workers": DEFAULT_WORKERS,
             "pipeline images/s": round(len(X) / pipeline, 1), "forward alone images/s": round(len(X) / forward, 1),
             "pipeline / forward": round(forward / pipeline, 2)}
     table = markdown_table(["measure", "value"], [[k, v] for k, v in rows.items()])
@@ -317,8 +376,8 @@ def main(argv=None) -> int:
     parser.add_argument("--iterations", type=int, default=300, help="gan, dann: iterations of the short comparison")
     parser.add_argument("--full", action="store_true",
                         help="gan: also time both 5-epoch runs in full (about 10 minutes on 2 cores)")
-    parser.add_argument("--per-class", type=int, default=20,
-                        help="features: training images per class of 15 Scene (20: 300 images)")
+    parser.add_argument("--per-class", type=int, default=50,
+                        help="features: training images per class of 15 Scene (50: 750 images)")
     parser.add_argument("--classviz-iterations", type=int, default=200,
                         help="classviz: iterations of class visualization")
     parser.add_argument("--students", type=int, default=2,

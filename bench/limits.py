@@ -33,15 +33,17 @@ def matmul(dtype: torch.dtype, n: int = 2048) -> dict:
     return {"gflops": round(2 * n ** 3 / seconds / 1e9, 1), "n": n}
 
 
-def vgg16_forward(batch: int = 8) -> dict:
-    """VGG16 (torchvision's, random weights: only the arithmetic matters) at ``batch``."""
+def vgg16_forward(batch: int = 8, channels_last: bool = False, bf16: bool = False) -> dict:
+    """VGG16 (torchvision's, random weights: only the arithmetic matters) at ``batch``, in the
+    default layout or channels_last, in fp32 or under bfloat16 autocast."""
     from torchvision.models import vgg16
 
-    model = vgg16(weights=None).eval()
-    x = torch.randn(batch, 3, 224, 224)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    model = vgg16(weights=None).eval().to(memory_format=layout)
+    x = torch.randn(batch, 3, 224, 224).contiguous(memory_format=layout)
 
     def forward():
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             model(x)
 
     flops = count_flops(forward)
@@ -52,5 +54,6 @@ def vgg16_forward(batch: int = 8) -> dict:
 
 def limits() -> dict:
     return {"threads": torch.get_num_threads(), "matmul fp32": matmul(torch.float32),
-            "matmul bf16": matmul(torch.bfloat16), "vgg16 forward": vgg16_forward()}
-
+            "matmul bf16": matmul(torch.bfloat16), "vgg16 forward": vgg16_forward(),
+            "vgg16 forward channels_last": vgg16_forward(channels_last=True),
+            "vgg16 forward channels_last bf16": vgg16_forward(channels_last=True, bf16=True)}

@@ -36,7 +36,7 @@ def networks(nz=100, ngf=32, ndf=32):
 
 def run(data_dir, iterations: int | None = None, epochs: int = 5, batch_size: int = 128, nz: int = 100,
         seed: int = 0) -> dict:
-    """Train with the plain loop; return the iterations done and the seconds they took."""
+    """Train with the plain loop; return the iterations done, the seconds they took and G."""
     torch.manual_seed(seed)
     tf = transforms.Compose([transforms.Pad(2), transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
     loader = DataLoader(datasets.MNIST(data_dir, train=True, transform=tf), batch_size=batch_size,
@@ -66,5 +66,5 @@ def run(data_dir, iterations: int | None = None, epochs: int = 5, batch_size: in
             losses.append((err_real.item() + err_fake.item(), err_G.item()))
             done += 1
             if iterations is not None and done >= iterations:
-                return {"iterations": done, "seconds": time.perf_counter() - start}
-    return {"iterations": done, "seconds": time.perf_counter() - start}
+                return {"iterations": done, "seconds": time.perf_counter() - start, "G": G}
+    return {"iterations": done, "seconds": time.perf_counter() - start, "G": G}

@@ -52,3 +52,37 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     if deterministic:
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
+
+
+PRECISION_CHOICES = ("fp32", "bf16")
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively: a CUDA GPU that supports it (Ampere and
+    later), a CPU with AVX512-BF16 or AMX. Elsewhere bfloat16 is emulated and slower than fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return False
+
+
+def check_precision(name: str, device: torch.device) -> str:
+    """``name`` (``fp32`` or ``bf16``) if ``device`` can run it; bf16 where the hardware only
+    emulates it runs, slowly, with a warning."""
+    from common.errors import UserError
+
+    if name not in PRECISION_CHOICES:
+        raise UserError(f"unknown precision {name!r}; choose one of {', '.join(PRECISION_CHOICES)}")
+    if name == "bf16" and device.type not in ("cpu", "cuda"):
+        raise UserError(f"--precision bf16 needs a CPU or a CUDA device, not {device.type}; use fp32")
+    if name == "bf16" and not native_bf16(device):
+        log.warning("this %s has no native bfloat16: --precision bf16 will be slower than fp32", device.type)
+    return name
+
+
+def autocast(device: torch.device, precision: str):
+    """Mixed precision for a training or optimisation loop: with ``bf16``, matrix products and
+    convolutions run in bfloat16 and the weights, the optimizer and the losses stay in fp32
+    (bfloat16 has fp32's range, so no loss scaling is needed); with ``fp32``, nothing changes."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")

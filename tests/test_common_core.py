@@ -1,5 +1,6 @@
 """common: device selection, seeding, the shared command line, JSON results, figures."""
 import json
+import logging
 import random
 
 import numpy as np
@@ -8,7 +9,7 @@ import torch
 from PIL import Image
 
 from common import cli
-from common.device import seed_everything, select_device
+from common.device import autocast, check_precision, seed_everything, select_device
 from common.errors import UserError
 from common.plotting import save_curves, save_image_grid, save_image_table
 from common.results import load_json, save_config, save_json
@@ -82,6 +83,34 @@ def test_run_prepares_device_seed_and_out_dir(tmp_path):
     out = tmp_path / "out" / "nested"
     assert cli.run(_parser(calls), ["train", "--device", "cpu", "--out-dir", str(out)]) == 0
     assert calls[0].device == torch.device("cpu") and out.is_dir()
+
+
+def test_precision_is_checked_against_the_device_and_autocasts_only_in_bf16(monkeypatch, caplog):
+    cpu = torch.device("cpu")
+    assert check_precision("fp32", cpu) == "fp32"
+    with pytest.raises(UserError, match="unknown precision 'fp16'"):
+        check_precision("fp16", cpu)
+    with pytest.raises(UserError, match="bf16 needs a CPU or a CUDA device, not mps"):
+        check_precision("bf16", torch.device("mps"))
+    monkeypatch.setattr("common.device.native_bf16", lambda device: False)
+    with caplog.at_level(logging.WARNING):
+        assert check_precision("bf16", cpu) == "bf16"
+    assert "no native bfloat16" in caplog.text
+    layer = torch.nn.Linear(4, 2)
+    with autocast(cpu, "bf16"):
+        assert layer(torch.ones(1, 4)).dtype == torch.bfloat16
+    with autocast(cpu, "fp32"):
+        assert layer(torch.ones(1, 4)).dtype == torch.float32
+
+
+def test_precision_option_is_parsed_and_checked_by_run(tmp_path):
+    parser, sub = cli.make_parser("tp_demo", "demo")
+    seen = []
+    cli.precision_option(cli.add_command(sub, "train", seen.append, "trains"))
+    assert cli.run(parser, ["train", "--out-dir", str(tmp_path)]) == 0
+    assert seen[-1].precision == "fp32"  # the default: bf16 changes results (see each practical)
+    assert cli.run(parser, ["train", "--precision", "bf16", "--out-dir", str(tmp_path)]) == 0
+    assert seen[-1].precision == "bf16"
 
 
 def test_user_errors_become_one_line_and_exit_code_2(tmp_path, capsys):

@@ -45,6 +45,20 @@ def test_scene_transform_on_a_grey_image():
     assert scene_transform(crop=True, mean=(0.5,) * 3, std=(0.5,) * 3)(grey).shape == (3, 224, 224)
 
 
+def test_grey_images_are_resized_before_their_channel_is_copied_with_the_same_pixels():
+    """The cheaper order gives exactly what copying the channel first gives."""
+    from torchvision import transforms
+
+    from tp3a_transfer.features import IMAGENET_MEAN, IMAGENET_STD, three_channels
+
+    grey = Image.fromarray(np.random.default_rng(0).integers(0, 256, (150, 210), dtype=np.uint8), mode="L")
+    for crop, resize in ((False, [transforms.Resize((224, 224))]),
+                         (True, [transforms.Resize(224), transforms.CenterCrop(224)])):
+        copy_first = transforms.Compose([three_channels, *resize, transforms.ToTensor(),
+                                         transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+        assert torch.equal(scene_transform(crop)(grey), copy_first(grey))
+
+
 def test_features_are_unit_rows_and_the_svm_reads_them():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 5))
     images, labels = torch.randn(9, 3, 2, 2), torch.arange(9) % 3

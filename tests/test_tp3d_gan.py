@@ -14,7 +14,7 @@ from PIL import Image
 from tp3d_gan import main as gan_main
 from tp3d_gan.cdcgan import CondDiscriminator, CondGenerator, cgan_train_step, one_hot
 from tp3d_gan.dcgan import Discriminator, Generator, discriminator_loss, train_step, weights_init
-from tp3d_gan.quality import coverage, frechet_distance
+from tp3d_gan.quality import coverage, frechet_distance, meets_bar
 
 REPO = Path(__file__).resolve().parents[1]
 GRID_8 = 8 * 34 + 2  # 8 images of 32 pixels with 2 pixels of padding
@@ -47,19 +47,29 @@ def test_quick_demo_offline_with_no_data_dir(empty_data_dir, no_network, isolate
     q = metrics["quality"]
     assert sum(q["class_fractions"]) == pytest.approx(1, abs=1e-3) and 0.1 <= q["mean_confidence"] <= 1
     assert [h["iteration"] for h in metrics["quality_history"]] == [16, 32]
+    assert 0 < metrics["quality_history"][0]["seconds"] <= metrics["quality_history"][1]["seconds"]
+    assert metrics["precision"] == "fp32" and "quality_bar_reached" in metrics
     config = json.loads((run / "config.json").read_text())
     assert config["options"]["quick"] is True and config["training_images"] == 2048
     assert config["parameters"] == {"G": 369_601, "D": 166_849}
 
 
 def test_cgan_quick_writes_balanced_labels_and_a_class_by_style_grid(shared_data, isolated_cache, tmp_path):
-    assert gan_main.main(["cgan", "--quick", "--data-dir", str(shared_data), "--out-dir", str(tmp_path)]) == 0
+    assert gan_main.main(["cgan", "--quick", "--precision", "bf16", "--data-dir", str(shared_data),
+                          "--out-dir", str(tmp_path)]) == 0
     run = tmp_path / "cgan"
     samples, labels = np.load(run / "samples.npy"), np.load(run / "labels.npy")
     assert samples.shape == (1000, 1, 32, 32) and labels.shape == (1000,)
     assert np.bincount(labels).tolist() == [100] * 10
     assert Image.open(run / "samples_final.png").size == (10 * 34 + 2, 10 * 34 + 2)
-    assert 0 <= json.loads((run / "metrics.json").read_text())["quality"]["label_accuracy"] <= 1
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0 <= metrics["quality"]["label_accuracy"] <= 1 and metrics["precision"] == "bf16"
+
+
+def test_quality_bar():
+    assert meets_bar({"min_class_fraction": 0.05, "mean_confidence": 0.89})
+    assert not meets_bar({"min_class_fraction": 0.049, "mean_confidence": 0.99})
+    assert not meets_bar({"min_class_fraction": 0.1, "mean_confidence": 0.889})
 
 
 def test_experiments_interpolation_and_64x64(shared_data, isolated_cache, tmp_path):

@@ -22,12 +22,13 @@ from tqdm import tqdm  # noqa: E402
 
 from common import cli  # noqa: E402
 from common.datasets import load_mnist  # noqa: E402
+from common.device import autocast  # noqa: E402
 from common.errors import UserError  # noqa: E402
 from common.plotting import grid_array, save_curves, save_image_grid, save_image_table  # noqa: E402
 from common.results import load_json, markdown_table, save_config, save_json  # noqa: E402
 from tp3d_gan.cdcgan import CondDiscriminator, CondGenerator, cgan_train_step, one_hot  # noqa: E402
 from tp3d_gan.dcgan import LOSSES, Discriminator, Generator, sample_noise, train_step, weights_init  # noqa: E402
-from tp3d_gan.quality import QualityMeter, describe, load_classifier  # noqa: E402
+from tp3d_gan.quality import QualityMeter, describe, load_classifier, meets_bar  # noqa: E402
 
 log = logging.getLogger("tp3d_gan")
 
@@ -111,7 +112,9 @@ def build(args, conditional: bool):
     if not args.default_init:
         G.apply(weights_init)
         D.apply(weights_init)
-    return G.to(args.device), D.to(args.device)
+    # channels_last: the layout oneDNN and cuDNN convolve fastest (0.76x the step time here).
+    return (G.to(args.device, memory_format=torch.channels_last),
+            D.to(args.device, memory_format=torch.channels_last))
 
 
 def fit(args, conditional: bool = False) -> dict:
@@ -121,6 +124,8 @@ def fit(args, conditional: bool = False) -> dict:
             setattr(args, key, QUICK[key])
     out = args.out_dir / args.name
     images, labels = load_training_set(args)
+    if args.device.type == "cuda":  # 250 MB: on the GPU once, no copy per batch
+        images, labels = images.to(args.device), labels.to(args.device)
     n_batches = len(images) // args.batch_size  # the last incomplete batch is dropped
     if n_batches == 0:
         raise UserError(f"--batch-size {args.batch_size} is larger than the {len(images)} images")
@@ -140,6 +145,7 @@ def fit(args, conditional: bool = False) -> dict:
 
     history = {k: [] for k in ("loss_D", "loss_G", "D_x", "D_G_z1", "D_G_z2")}
     snapshots, quality = [], []  # (iteration, grid), (iteration, scores)
+    bar_reached = None  # the first (iteration, scores) that meet the quality bar
     train_seconds, started, it = 0.0, time.perf_counter(), 0
     bar = tqdm(total=total, desc="cDCGAN" if conditional else "DCGAN", unit="it")
     for epoch in range(args.epochs):
@@ -147,12 +153,13 @@ def fit(args, conditional: bool = False) -> dict:
         for b in range(n_batches):
             t0 = time.perf_counter()
             idx = order[b * args.batch_size:(b + 1) * args.batch_size]
-            real = images[idx].to(args.device)
-            if conditional:
-                stats = cgan_train_step(G, D, opt_G, opt_D, real, labels[idx].to(args.device),
-                                        args.nz, args.loss)
-            else:
-                stats = train_step(G, D, opt_G, opt_D, real, args.nz, args.loss)
+            real = images[idx.to(images.device)]
+            with autocast(args.device, args.precision):
+                if conditional:
+                    stats = cgan_train_step(G, D, opt_G, opt_D, real, labels[idx.to(labels.device)],
+                                            args.nz, args.loss)
+                else:
+                    stats = train_step(G, D, opt_G, opt_D, real, args.nz, args.loss)
             train_seconds += time.perf_counter() - t0
             for k, v in stats.items():
                 history[k].append(v)
@@ -164,7 +171,12 @@ def fit(args, conditional: bool = False) -> dict:
                 snapshots.append((it, grid_array(fake, nrow=nrow)))
             if it % args.eval_every == 0 or it == total:
                 fake, asked = sampler.many(1000, args.seed + 1)
-                quality.append((it, meter(for_classifier(fake), asked)))
+                scores = meter(for_classifier(fake), asked)
+                quality.append((it, {**scores, "seconds": round(time.perf_counter() - started, 1)}))
+                if bar_reached is None and not conditional and meets_bar(scores):
+                    bar_reached = quality[-1]
+                    log.info("quality bar reached at iteration %d (epoch %.2f), %.1f s after the start",
+                             it, it / n_batches, bar_reached[1]["seconds"])
                 bar.set_postfix(epoch=epoch + 1, loss_D=f"{float(stats['loss_D']):.2f}",
                                 loss_G=f"{float(stats['loss_G']):.2f}",
                                 conf=f"{quality[-1][1]['mean_confidence']:.2f}")
@@ -180,7 +192,9 @@ def fit(args, conditional: bool = False) -> dict:
                "train_seconds": round(train_seconds, 1),
                "ms_per_iteration": round(1000 * train_seconds / total, 1),
                "final_losses": {k: float(np.mean(v[-min(50, len(v)):])) for k, v in history.items()},
-               "quality": final, "quality_samples": len(samples),
+               "precision": args.precision, "quality": final, "quality_samples": len(samples),
+               "quality_bar_reached": None if bar_reached is None else
+               {"iteration": bar_reached[0], "seconds": bar_reached[1]["seconds"]},
                "classifier_test_accuracy": classifier_info["test_accuracy"],
                "quality_history": [{"iteration": i, **q} for i, q in quality],
                "history": history}
@@ -338,6 +352,9 @@ def add_training_options(p, conditional: bool = False) -> None:
                    help="final samples: scored, and saved to samples.npy")
     p.add_argument("--name", default="cgan" if conditional else "dcgan",
                    help="run name: outputs go to OUT_DIR/NAME/")
+    cli.precision_option(p, "measured on a 2-core CPU with AVX512-BF16, seed 0: as fast to the quality bar "
+                            "(156.8 s against 158.1 s) and a worse generator at the end (Fréchet distance 128.6 "
+                            "against 58.5)")
 
 
 def build_parser():

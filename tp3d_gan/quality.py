@@ -162,6 +162,17 @@ def coverage(probs: np.ndarray) -> dict:
             "classes_present": int((hist > 0).sum()), "mean_confidence": float(probs.max(1).mean())}
 
 
+# The practical's quality bar for the default DCGAN: every digit at least 5% of the samples and
+# a mean classifier confidence of at least 0.89 (what a plain DCGAN loop reaches after its 5
+# epochs on this machine; the default run first reaches it after 3.7 epochs).
+QUALITY_BAR = {"min_class_fraction": 0.05, "mean_confidence": 0.89}
+
+
+def meets_bar(scores: dict) -> bool:
+    """Whether ``scores`` (of :class:`QualityMeter`) reach :data:`QUALITY_BAR`."""
+    return all(scores[k] >= v for k, v in QUALITY_BAR.items())
+
+
 class QualityMeter:
     """Scores batches of samples against real test digits with one classifier."""
 
