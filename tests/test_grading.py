@@ -499,3 +499,12 @@ def test_a_batch_of_hostile_submissions_is_graded_safely(tmp_path, monkeypatch):
     assert outcome(again["bob"]) == outcome(reports["bob"])
     for s in chosen:
         assert outcome(regraded[s]) == outcome(reports[s]), s
+
+
+def test_every_mutant_patches_the_reference_once():
+    """The slow selftest applies each mutant; a change to the reference that moves a mutant's
+    text is caught here, in the fast suite."""
+    from grading.mutants import MUTANTS
+
+    for m in MUTANTS:
+        assert (REPO / m.path).read_text().count(m.old) == 1, (m.name, m.path)
