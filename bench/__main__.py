@@ -204,23 +204,21 @@ def bench_classviz(args) -> dict:
     return rows
 
 
-def project_dann(data_dir, iterations: int, precision: str = "fp32", batch_size: int = 64,
-                 lr: float = 0.01) -> dict:
+def project_dann(data_dir, iterations: int, batch_size: int = 64, lr: float = 0.01) -> dict:
     """The project's DANN loop as ``tp3c_domain_adaptation.main.fit`` runs it: both domains
-    in memory, normalised per batch, channels_last, the student's ``dann_step`` (one pass over
-    both batches) under ``precision``'s autocast, the clipped SGD, no per-step sync."""
+    in memory, normalised per batch, the student's ``dann_step`` (one pass over both
+    batches), the clipped SGD, no per-step sync (fp32, default layout: see ``Domains``)."""
     from types import SimpleNamespace
 
     import torch
 
-    from common.device import autocast
     from tp3c_domain_adaptation.dann import DANN, dann_lr, dann_step, grl_lambda
     from tp3c_domain_adaptation.main import ClippedSGD, Domains
 
     torch.manual_seed(0)
     domains = Domains(SimpleNamespace(quick=False, mnist_m="auto", mnist_m_seed=0, data_dir=data_dir,
                                       device=torch.device("cpu")))
-    model = DANN().to(memory_format=torch.channels_last)
+    model = DANN()
     opt = ClippedSGD(model.parameters(), max_norm=5.0, lr=lr, momentum=0.9)
     order_s, order_t = torch.randperm(len(domains.source)), torch.randperm(len(domains.target))
     start = time.perf_counter()
@@ -230,9 +228,8 @@ def project_dann(data_dir, iterations: int, precision: str = "fp32", batch_size:
             group["lr"] = dann_lr(p, lr)
         idx_s = order_s[it * batch_size:(it + 1) * batch_size]
         idx_t = order_t[it * batch_size:(it + 1) * batch_size]
-        with autocast(domains.device, precision):
-            dann_step(model, opt, domains.batch(domains.source.images[idx_s]), domains.source.labels[idx_s],
-                      domains.batch(domains.target.images[idx_t]), grl_lambda(p))
+        dann_step(model, opt, domains.batch(domains.source.images[idx_s]), domains.source.labels[idx_s],
+                  domains.batch(domains.target.images[idx_t]), grl_lambda(p))
     return {"iterations": iterations, "seconds": time.perf_counter() - start,
             "source_images": len(domains.source)}
 
@@ -248,10 +245,8 @@ def bench_dann(args) -> dict:
 
     out = args.out_dir / "dann"
     n = args.iterations
-    rows = {"plain DANN loop": plain_dann.run(args.data_dir, n)}
-    for precision in precisions():
-        rows[f"project DANN loop, {precision}"] = project_dann(args.data_dir, n, precision)
-    steps = rows["project DANN loop, fp32"]["source_images"] // 64  # an epoch: one pass over the source
+    rows = {"plain DANN loop": plain_dann.run(args.data_dir, n), "project DANN loop": project_dann(args.data_dir, n)}
+    steps = rows["project DANN loop"]["source_images"] // 64  # an epoch: one pass over the source
     if args.full:  # the whole default command for one epoch: its test evaluations included
         subprocess.run([sys.executable, "tp3c_domain_adaptation/main.py", "dann", "--epochs", "1", "--out-dir",
                         str(out / "run")], cwd=REPO, env={**os.environ, "RDFIA_DATA_DIR": str(args.data_dir)},
