@@ -113,8 +113,8 @@ def plain_quality(data_dir, G, seed: int = 1) -> dict:
 def bench_gan(args) -> dict:
     """The DCGAN and cDCGAN training steps: ms per iteration, GFLOP/s and their ratio to the
     machine's limits (measured first, in the same run), against the plain textbook loop; in
-    fp32 and, where the CPU computes bfloat16 natively, under bf16 autocast (the default
-    there). With ``--full``, the whole default run against the plain loop's 5 epochs: the
+    fp32 (the default) and, where the CPU computes bfloat16 natively, under bf16 autocast
+    (``--precision bf16``). With ``--full``, the whole default run against the plain loop's 5 epochs: the
     time until the practical's quality bar is first reached."""
     from bench import plain_dcgan
     from tp3d_gan.quality import QUALITY_BAR, meets_bar

@@ -518,7 +518,9 @@ def build_parser():
         g.add_argument("--blur-every", type=cli.positive_int, default=10, help="blur every this many steps")
         g.add_argument("--blur-sigma", type=cli.non_negative_float, default=0.5, help="std of the Gaussian blur")
         g.add_argument("--max-jitter", type=int, default=16, help="largest random shift, in pixels")
-        cli.precision_option(g, BF16_MEASURED)
+
+    def precision(p):  # not on bench, which times fp32 and bf16 side by side
+        cli.precision_option(p, BF16_MEASURED)
 
     def image_files(p):
         p.add_argument("--image", type=Path, action="append", metavar="FILE",
@@ -536,15 +538,16 @@ def build_parser():
     command("saliency", saliency, "saliency maps of the 25 ImageNet images (or of --image files)", image_files)
     command("fooling", fooling, "fooling images for a target class on every image, against targeted PGD",
             fool_options)
-    command("classviz", classviz, "class visualizations from random noise", viz_options)
-    command("sweep", classviz_sweep, "class visualization sweeps over lambda, eta and iterations", viz_options)
+    command("classviz", classviz, "class visualizations from random noise", viz_options, precision)
+    command("sweep", classviz_sweep, "class visualization sweeps over lambda, eta and iterations", viz_options,
+            precision)
     command("from-image", from_image, "class visualization started from an ImageNet image, towards its class",
-            viz_options, index_option)
+            viz_options, precision, index_option)
     command("bench", bench, "time class visualization against a plain loop of the same update",
             viz_options, bench_options)
 
     command("all", run_all, "images, saliency, fooling, class visualizations, sweeps and the run from an image",
-            fool_options, viz_options, image_files, index_option)
+            fool_options, viz_options, precision, image_files, index_option)
     return parser
 
 
