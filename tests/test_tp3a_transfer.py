@@ -36,6 +36,47 @@ def test_vgg16_cuts_share_the_layers_and_have_the_course_sizes():
         cut_vgg16(vgg, "conv9")
 
 
+def test_taps_are_the_outputs_of_every_vgg16_cut():
+    vgg = torchvision.models.vgg16(weights=None).eval()
+    x, got = torch.randn(2, 3, 64, 64), {}
+
+    def keep(layer, post):  # a copy: the in-place ReLUs after a layer would change a view
+        return lambda module, inputs, out: got.__setitem__(layer, post(out).clone())
+
+    hooks = [module.register_forward_hook(keep(layer, post))
+             for layer, (module, post) in transfer_main.taps("vgg16", vgg).items()]
+    with torch.no_grad():
+        cut_vgg16(vgg, "fc8")(x)  # one pass through the whole network
+        for h in hooks:
+            h.remove()
+        assert sorted(got) == sorted(transfer_main.LAYERS["vgg16"])
+        for layer in got:
+            assert torch.equal(got[layer], cut_vgg16(vgg, layer)(x)), layer
+
+
+def test_several_layers_in_one_pass_give_the_features_of_one_pass_each(scene, tmp_path):
+    base = ["--data-dir", str(scene.parent), "--per-class", "1", "--workers", "0", "--random-weights",
+            "--model", "efficientnet_lite0"]
+    layers = ["block3", "block6", "pool", "logits"]
+    assert transfer_main.main(["extract", "--layers", *layers, "--out-dir", str(tmp_path / "one")] + base) == 0
+    for split in ("train", "test"):  # one pass: every layer's cache records the same pass time
+        seconds = set()
+        for layer in layers:
+            name = f"efficientnet_lite0_random_{layer}_resize_{split}_1pc.npz"
+            with np.load(tmp_path / "one" / "features" / name) as f:
+                seconds.add(float(f["seconds"]))
+        assert len(seconds) == 1, seconds
+    for layer in layers:  # now one pass per layer, each into a cache of its own
+        cache = tmp_path / layer
+        assert transfer_main.main(["extract", "--layers", layer, "--out-dir", str(cache)] + base) == 0
+        for split in ("train", "test"):
+            name = f"efficientnet_lite0_random_{layer}_resize_{split}_1pc.npz"
+            with np.load(tmp_path / "one" / "features" / name) as one, np.load(cache / "features" / name) as alone:
+                assert one["X"].shape == alone["X"].shape == (15, one["X"].shape[1])
+                np.testing.assert_array_equal(one["y"], alone["y"])
+                np.testing.assert_allclose(one["X"], alone["X"], rtol=0, atol=1e-6, err_msg=layer)
+
+
 def test_scene_transform_on_a_grey_image():
     grey = Image.fromarray(np.full((120, 200), 128, np.uint8), mode="L")
     x = scene_transform()(grey)

@@ -31,7 +31,7 @@ from common.plotting import plt, save_figure, save_image_table  # noqa: E402
 from common.imagenet import read_rgb  # noqa: E402
 from common.pretrained import OFFLINE_MODEL, imagenet_categories, load_frozen, load_torchvision_model  # noqa: E402
 from common.results import markdown_table, save_json  # noqa: E402
-from tp3a_transfer.features import (VGG16_LAYERS, accuracy, choose_C, cut_vgg16,  # noqa: E402
+from tp3a_transfer.features import (VGG16_LAYERS, VGG16_POOLS, accuracy, choose_C, cut_vgg16,  # noqa: E402
                                     extract_features, scene_transform, train_svm)
 from tp3a_transfer.parameters import count_linear_parameters, count_parameters, parameter_table  # noqa: E402
 
@@ -132,28 +132,103 @@ def cache_path(args, name: str, layer: str, split: str) -> Path:
 _LOADED: dict = {}  # the last network loaded for extraction: both splits share it
 
 
+def network(args, name: str) -> tuple[nn.Module, tuple, tuple]:
+    """The frozen network ``name`` and its normalisation, loaded once for every split and layer."""
+    key = (name, args.random_weights)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = load_frozen(name, pretrained=not args.random_weights)
+    return _LOADED[key]
+
+
+def scene_loader(args, split: str, mean, std) -> torch.utils.data.DataLoader:
+    data = subset(load_scene15(args.data_dir, split, transform=scene_transform(args.crop, mean, std)), per_class(args))
+    return torch.utils.data.DataLoader(data, batch_size=args.batch_size, num_workers=args.workers,
+                                       pin_memory=args.device.type == "cuda")  # faster copies to a GPU
+
+
+def save_features(path: Path, X: np.ndarray, y: np.ndarray, seconds: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, X=X, y=y, seconds=seconds)
+
+
 def features(args, name: str, layer: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Features of one split, from the cache when there, else extracted once and cached."""
     path = cache_path(args, name, layer, split)
     if path.exists():
         with np.load(path) as f:
             return f["X"], f["y"]
-    key = (name, args.random_weights)
-    if key not in _LOADED:
-        _LOADED.clear()
-        _LOADED[key] = load_frozen(name, pretrained=not args.random_weights)
-    model, mean, std = _LOADED[key]
-    data = subset(load_scene15(args.data_dir, split, transform=scene_transform(args.crop, mean, std)), per_class(args))
-    loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size, num_workers=args.workers,
-                                         pin_memory=args.device.type == "cuda")  # faster copies to a GPU
+    model, mean, std = network(args, name)
     start = time.perf_counter()
-    X, y = extract_features(cut(name, model, layer).to(args.device), loader, args.device)
+    X, y = extract_features(cut(name, model, layer).to(args.device), scene_loader(args, split, mean, std),
+                            args.device)
     seconds = time.perf_counter() - start
     log.info("%s %s %s: %d images, %d-d features in %.1f s (%.1f images/s)", name, layer, split, len(y),
              X.shape[1], seconds, len(y) / seconds)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, X=X, y=y, seconds=seconds)
+    save_features(path, X, y, seconds)
     return X, y
+
+
+def taps(name: str, model: nn.Module) -> dict:
+    """For each layer of :data:`LAYERS`, the module of ``model`` whose output it is and what
+    turns that output into one row per image (what :func:`cut` computes up to that layer)."""
+    def flat(h):
+        return h.flatten(1)
+
+    if name == "vgg16":  # classifier: Linear ReLU Dropout Linear ReLU Dropout Linear
+        found = {layer: (model.features[i], flat) for layer, i in VGG16_POOLS.items()}
+        found.update(relu6=(model.classifier[1], flat), relu7=(model.classifier[4], flat),
+                     fc8=(model.classifier[6], flat))
+        return found
+    if name == OFFLINE_MODEL:  # EfficientNetCut: blocks average-pooled, timm's pooled features, logits
+        found = {layer: (model.blocks[int(layer[5:])], lambda h: h.mean(dim=(2, 3)))
+                 for layer in LAYERS[name] if layer.startswith("block")}
+        found.update(pool=(model.global_pool, flat), logits=(model.classifier, flat))
+        return found
+    return {}
+
+
+@torch.no_grad()
+def extract_layers(args, name: str, layers: list[str], split: str) -> None:
+    """Cache the features of several layers of one network in ONE pass over the images: the
+    cut at the deepest layer runs, and forward hooks take the other layers' outputs on the
+    way (the same arithmetic as one pass per layer, a test checks it). Each row is
+    L2-normalised as :func:`extract_features` does; the rows of every layer stay in memory
+    until the pass ends."""
+    model, mean, std = network(args, name)
+    tap = taps(name, model)
+    rows, labels = {layer: [] for layer in layers}, []
+
+    def keep(layer):
+        post = tap[layer][1]
+        return lambda module, inputs, out: rows[layer].append(
+            torch.nn.functional.normalize(post(out).float(), dim=1).cpu())
+
+    hooks = [tap[layer][0].register_forward_hook(keep(layer)) for layer in layers]
+    net = cut(name, model, max(layers, key=LAYERS[name].index)).to(args.device).eval()
+    start = time.perf_counter()
+    try:
+        for images, y in tqdm(scene_loader(args, split, mean, std), desc=f"{split}: {len(layers)} layers",
+                              unit="batch", leave=False):
+            net(images.to(args.device, non_blocking=True))
+            labels.append(y)
+    finally:
+        for h in hooks:
+            h.remove()
+    seconds = time.perf_counter() - start
+    y = torch.cat(labels).numpy().astype(np.int64)
+    log.info("%s %s %s: %d images, one pass in %.1f s (%.1f images/s)", name, "/".join(layers), split,
+             len(y), seconds, len(y) / seconds)
+    for layer in layers:
+        save_features(cache_path(args, name, layer, split), torch.cat(rows[layer]).numpy(), y, seconds)
+
+
+def extract_missing(args, name: str, layers: list[str]) -> None:
+    """Extract every layer of ``layers`` not cached yet, both splits, one pass per split."""
+    for split in ("train", "test"):
+        missing = [layer for layer in dict.fromkeys(layers) if not cache_path(args, name, layer, split).exists()]
+        if len(missing) > 1 and set(missing) <= set(taps(name, network(args, name)[0])):
+            extract_layers(args, name, missing, split)
 
 
 def both(args, name: str, layer: str):
@@ -248,9 +323,9 @@ def activations(args) -> dict:
 
 def extract(args) -> dict:
     """Extract (and cache) the features of both splits for --model at each --layer."""
-    result = {}
-    for layer in args.layers or [None]:
-        layer = check_layer(args.model, layer)
+    result, chosen = {}, [check_layer(args.model, layer) for layer in args.layers or [None]]
+    extract_missing(args, args.model, chosen)  # several layers: one pass over the images
+    for layer in chosen:
         for split in ("train", "test"):
             path = cache_path(args, args.model, layer, split)
             X, y = features(args, args.model, layer, split)
@@ -311,9 +386,10 @@ def layers(args) -> dict:
     if args.model not in LAYERS:
         raise UserError(f"--model must be one of {', '.join(NETWORKS)}, not {args.model!r}")
     chosen = args.layers or [l for l in LAYERS[args.model] if l not in ("pool1", "pool2", "pool3")]
+    chosen = [check_layer(args.model, layer) for layer in chosen]
+    extract_missing(args, args.model, chosen)  # one pass over the images for every layer
     rows, result = [], {"model": args.model, "layers": []}
     for layer in chosen:
-        layer = check_layer(args.model, layer)
         Xtr, ytr, Xte, yte = both(args, args.model, layer)
         best, cv = choose_C(Xtr, ytr, args.Cs, folds=args.folds, seed=args.seed)
         acc = accuracy(train_svm(Xtr, ytr, best, args.seed), Xte, yte)
@@ -519,12 +595,14 @@ def build_parser():
     p.add_argument("--image", type=Path, help="image file (default: scikit-image's cat photo)")
     p.add_argument("--random-weights", action="store_true", help="random weights (structure only)")
     p = command("extract", extract, "extract and cache the features of both splits", data_options)
-    p.add_argument("--layers", nargs="+", help="layers to extract (default: the network's default layer)")
+    p.add_argument("--layers", nargs="+", help="layers to extract, all in one pass over the images "
+                   "(default: the network's default layer)")
     command("svm", svm, "LinearSVC on the features, test accuracy", data_options, layer_option, c_option)
     command("csweep", csweep, "C sweep: chosen by cross-validation on the training set", data_options,
             layer_option, cv_options)
     p = command("layers", layers, "layer sweep: size, best C (CV) and test accuracy per layer", data_options, cv_options)
-    p.add_argument("--layers", nargs="+", help="layers (default: all but pool1-pool3, whose features are huge)")
+    p.add_argument("--layers", nargs="+", help="layers, extracted in one pass over the images (default: all but "
+                   "pool1-pool3, whose features are huge)")
     p.add_argument("--Cs", type=float, nargs="+", default=[0.1, 1.0, 10.0], help="values of C tried by CV")
     p = command("networks", networks, "other pretrained networks at their penultimate layer", data_options, c_option)
     p.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(NETWORKS), help="networks compared")
