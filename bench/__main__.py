@@ -204,10 +204,12 @@ def bench_classviz(args) -> dict:
     return rows
 
 
-def project_dann(data_dir, iterations: int, batch_size: int = 64, lr: float = 0.01) -> dict:
+def project_dann(data_dir, iterations: int, channels_last: bool = False, batch_size: int = 64,
+                 lr: float = 0.01) -> dict:
     """The project's DANN loop as ``tp3c_domain_adaptation.main.fit`` runs it: both domains
     in memory, normalised per batch, the student's ``dann_step`` (one pass over both
-    batches), the clipped SGD, no per-step sync (fp32, default layout: see ``Domains``)."""
+    batches), the clipped SGD, no per-step sync; fp32, in the default layout or with
+    ``--channels-last`` (see ``Domains``)."""
     from types import SimpleNamespace
 
     import torch
@@ -217,8 +219,8 @@ def project_dann(data_dir, iterations: int, batch_size: int = 64, lr: float = 0.
 
     torch.manual_seed(0)
     domains = Domains(SimpleNamespace(quick=False, mnist_m="auto", mnist_m_seed=0, data_dir=data_dir,
-                                      device=torch.device("cpu")))
-    model = DANN()
+                                      device=torch.device("cpu"), channels_last=channels_last))
+    model = DANN().to(memory_format=domains.memory_format)
     opt = ClippedSGD(model.parameters(), max_norm=5.0, lr=lr, momentum=0.9)
     order_s, order_t = torch.randperm(len(domains.source)), torch.randperm(len(domains.target))
     start = time.perf_counter()
@@ -234,7 +236,7 @@ def project_dann(data_dir, iterations: int, batch_size: int = 64, lr: float = 0.
             "source_images": len(domains.source)}
 
 
-WHOLE_DANN = "project: tp3c_domain_adaptation/main.py dann --epochs 1 (whole run, with its evaluations)"
+WHOLE_DANN = "project: tp3c_domain_adaptation/main.py dann --epochs 1{} (whole run, with its evaluations)"
 
 
 def bench_dann(args) -> dict:
@@ -245,14 +247,23 @@ def bench_dann(args) -> dict:
 
     out = args.out_dir / "dann"
     n = args.iterations
-    rows = {"plain DANN loop": plain_dann.run(args.data_dir, n), "project DANN loop": project_dann(args.data_dir, n)}
+    plain = [plain_dann.run(args.data_dir, n)]
+    rows = {"plain DANN loop": plain[0], "project DANN loop": project_dann(args.data_dir, n),
+            "project DANN loop, --channels-last": project_dann(args.data_dir, n, channels_last=True)}
     steps = rows["project DANN loop"]["source_images"] // 64  # an epoch: one pass over the source
     if args.full:  # the whole default command for one epoch: its test evaluations included
-        subprocess.run([sys.executable, "tp3c_domain_adaptation/main.py", "dann", "--epochs", "1", "--out-dir",
-                        str(out / "run")], cwd=REPO, env={**os.environ, "RDFIA_DATA_DIR": str(args.data_dir)},
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        metrics = load_json(out / "run" / "runs" / "dann" / "metrics.json")
-        rows[WHOLE_DANN] = {"iterations": metrics["iterations"], "seconds": metrics["seconds"]}
+        for flags in ([], ["--channels-last"]):
+            subprocess.run([sys.executable, "tp3c_domain_adaptation/main.py", "dann", "--epochs", "1", *flags,
+                            "--out-dir", str(out / "run")], cwd=REPO,
+                           env={**os.environ, "RDFIA_DATA_DIR": str(args.data_dir)},
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            metrics = load_json(out / "run" / "runs" / "dann" / "metrics.json")
+            rows[WHOLE_DANN.format(" " + " ".join(flags) if flags else "")] = {
+                "iterations": metrics["iterations"], "seconds": metrics["seconds"]}
+        # The plain loop again, after: the machine's speed drifts, so its time is the mean of both.
+        plain.append(plain_dann.run(args.data_dir, n))
+        rows["plain DANN loop"] = {"iterations": n, "seconds": sum(r["seconds"] for r in plain) / len(plain),
+                                   "runs": [round(r["seconds"], 1) for r in plain]}
     for name, r in rows.items():
         r["ms_per_step"] = round(1000 * r["seconds"] / r["iterations"], 1)
         r["images_per_second"] = round(2 * 64 * r["iterations"] / r["seconds"], 1)

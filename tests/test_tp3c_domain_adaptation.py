@@ -69,6 +69,46 @@ def test_dann_step_reports_and_learns():
     assert after < before
 
 
+def test_channels_last_changes_the_layout_not_the_step():
+    import copy
+
+    import torch
+
+    from tp3c_domain_adaptation.dann import DANN, dann_step
+
+    torch.manual_seed(0)
+    plain = DANN()
+    fast = copy.deepcopy(plain).to(memory_format=torch.channels_last)
+    x, y = torch.rand(64, 3, 28, 28), torch.arange(32) % 10
+    stats = []
+    for model, images in ((plain, x), (fast, x.contiguous(memory_format=torch.channels_last))):
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        for _ in range(3):
+            stats.append(dann_step(model, opt, images[:32], y, images[32:], lambd=0.5))
+    conv = next(p for p in fast.parameters() if p.dim() == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    for a, b in zip(stats[:3], stats[3:]):  # the same losses, up to rounding
+        assert abs(float(a["loss"]) - float(b["loss"])) < 1e-5
+    for a, b in zip(plain.parameters(), fast.parameters()):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_channels_last_option_reaches_the_batches_and_the_model(shared_data, tmp_path):
+    import torch
+
+    out = tmp_path / "out"
+    assert da_main.main(["dann", "--quick", "--channels-last", "--data-dir", str(shared_data),
+                         "--out-dir", str(out)]) == 0
+    assert json.loads((out / "runs/dann/config.json").read_text())["options"]["channels_last"] is True
+    state = torch.load(out / "runs/dann/model.pt")["state_dict"]
+    conv = next(t for t in state.values() if t.dim() == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    args = da_main.build_parser().parse_args(["dann", "--quick", "--channels-last", "--data-dir", str(shared_data)])
+    args.device = torch.device("cpu")
+    x = da_main.Domains(args).batch(torch.rand(4, 3, 28, 28))
+    assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
 def _summary(out):
     return json.loads((out / "summary.json").read_text())
 
