@@ -289,7 +289,7 @@ def bench_features(args) -> dict:
     from common.datasets import load_scene15
     from common.pretrained import OFFLINE_MODEL, load_frozen
     from tp3a_transfer.features import extract_features, scene_transform
-    from tp3a_transfer.main import DEFAULT_WORKERS, check_layer, cut, subset
+    from tp3a_transfer.main import check_layer, cut, subset
 
     out = args.out_dir / "features"
     torch.manual_seed(0)
@@ -297,7 +297,6 @@ def bench_features(args) -> dict:
     model = cut(OFFLINE_MODEL, model, check_layer(OFFLINE_MODEL, None)).eval()
     data = subset(load_scene15(args.data_dir, "train", transform=scene_transform(False, mean, std)),
                   args.per_class)
-    loader = torch.utils.data.DataLoader(data, batch_size=32, num_workers=DEFAULT_WORKERS)
     x = torch.randn(32, 3, 224, 224)
     with torch.inference_mode():
         model(x)  # warm-up
@@ -310,16 +309,22 @@ def bench_features(args) -> dict:
                 model(x)
         return time.perf_counter() - start
 
-    # The forward pass timed before and after the pipeline: the machine's speed drifts.
-    before = forward_alone()
-    start = time.perf_counter()
-    X, _ = extract_features(model, loader, progress=False)
-    pipeline = time.perf_counter() - start
-    forward = (before + forward_alone()) / 2
-    rows = {"images": len(X), "batch": 32, "decoding workers": DEFAULT_WORKERS,
-            "pipeline images/s": round(len(X) / pipeline, 1), "forward alone images/s": round(len(X) / forward, 1),
-            "pipeline / forward": round(forward / pipeline, 2)}
-    table = markdown_table(["measure", "value"], [[k, v] for k, v in rows.items()])
+    # Each pipeline between two timings of the forward pass alone: the machine's speed drifts.
+    rows, forward = {"images": len(data), "batch": 32}, forward_alone()
+    for workers in (0, 1):
+        loader = torch.utils.data.DataLoader(data, batch_size=32, num_workers=workers)
+        start = time.perf_counter()
+        X, _ = extract_features(model, loader, progress=False)
+        pipeline = time.perf_counter() - start
+        after = forward_alone()
+        name = "1 decoding worker" if workers else "decoding in the main process (the default on a CPU)"
+        rows[name] = {"pipeline images/s": round(len(X) / pipeline, 1),
+                      "forward alone images/s": round(2 * len(X) / (forward + after), 1),
+                      "pipeline / forward": round((forward + after) / 2 / pipeline, 2)}
+        forward = after
+    columns = ["pipeline images/s", "forward alone images/s", "pipeline / forward"]
+    table = markdown_table([f"{len(data)} images, batch 32"] + columns,
+                           [[k] + [v[c] for c in columns] for k, v in rows.items() if isinstance(v, dict)])
     print(table, end="")
     save_json(rows, out / "bench_features.json")
     (out / "bench_features.md").write_text(table)

@@ -28,7 +28,11 @@ def default_data_dir() -> Path:
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Show every default, keep the description's line breaks."""
+    """Show every default, keep the description's line breaks. A default of None is resolved
+    later (the help text says how), so "(default: None)" would only mislead."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
 
 
 def _add_shared(parser: argparse.ArgumentParser, practical: str, suppress: bool) -> None:
@@ -55,6 +59,14 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, not {text}")
     return value
 
 

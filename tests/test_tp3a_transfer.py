@@ -177,6 +177,18 @@ def test_bad_options_are_refused_in_one_line(tmp_path, capsys):
     assert "15 Scene train set not found" in capsys.readouterr().err
 
 
+def test_images_are_decoded_in_the_main_process_on_a_cpu_and_by_workers_for_a_gpu(capsys):
+    from types import SimpleNamespace
+
+    workers = transfer_main.decoding_workers
+    assert workers(SimpleNamespace(workers=None, device=torch.device("cpu"))) == 0
+    assert workers(SimpleNamespace(workers=None, device=torch.device("cuda"))) >= 1
+    assert workers(SimpleNamespace(workers=3, device=torch.device("cpu"))) == 3  # --workers wins
+    with pytest.raises(SystemExit):
+        transfer_main.build_parser().parse_args(["svm", "--workers", "-1"])
+    assert "must be a whole number >= 0, not -1" in capsys.readouterr().err
+
+
 def test_every_subcommand_takes_the_network_option():
     parser = transfer_main.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")

@@ -43,11 +43,19 @@ LAYERS = {"vgg16": VGG16_LAYERS, "alexnet": ("relu7",), "resnet18": ("pool",), "
 DEFAULT_LAYER = {"vgg16": "relu7", "alexnet": "relu7", "resnet18": "pool", "resnet50": "pool", OFFLINE_MODEL: "pool"}
 NETWORKS = ("vgg16", "alexnet", "resnet18", "resnet50", OFFLINE_MODEL)
 C_GRID = tuple(float(c) for c in np.logspace(-3, 2, 11))
-# DataLoader processes decoding images: the network's threads use the other cores. On 2 cores,
-# 3-a's extraction timed side by side against the forward pass alone (300 images): 0.91 with
-# 1 worker, 0.76 with 2.
-DEFAULT_WORKERS = max(1, (os.cpu_count() or 2) // 2)
 QUICK = {"per_class": 8, "epochs": 1, "pca": (4, 16, 32)}
+
+
+def decoding_workers(args) -> int:
+    """DataLoader processes decoding images: --workers, else none on a CPU and half the cores
+    on a GPU. On a CPU the network's threads use every core, and a worker that preempts one of
+    them stalls them all, while decoding costs 1.3 ms per image against about 35 ms for
+    EfficientNet-Lite0 (more for VGG16). ``python -m bench features`` on 2 cores, four runs:
+    0.98, 0.67, 0.90 and 1.08 of the forward pass decoding in the main process, against 0.91,
+    0.69, 0.73 and 0.90 with one worker. On a GPU, workers decode while it computes."""
+    if args.workers is not None:
+        return args.workers
+    return 0 if args.device.type == "cpu" else max(1, (os.cpu_count() or 2) // 2)
 
 
 # ----------------------------------------------------------------------------- networks
@@ -143,7 +151,7 @@ def network(args, name: str) -> tuple[nn.Module, tuple, tuple]:
 
 def scene_loader(args, split: str, mean, std) -> torch.utils.data.DataLoader:
     data = subset(load_scene15(args.data_dir, split, transform=scene_transform(args.crop, mean, std)), per_class(args))
-    return torch.utils.data.DataLoader(data, batch_size=args.batch_size, num_workers=args.workers,
+    return torch.utils.data.DataLoader(data, batch_size=args.batch_size, num_workers=decoding_workers(args),
                                        pin_memory=args.device.type == "cuda")  # faster copies to a GPU
 
 
@@ -474,7 +482,7 @@ def pca(args) -> dict:
 @torch.no_grad()
 def backbone_outputs(backbone: nn.Module, dataset, args) -> torch.utils.data.TensorDataset:
     """The frozen backbone's (unnormalised) outputs for every image, with the labels."""
-    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers,
+    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, num_workers=decoding_workers(args),
                                          pin_memory=args.device.type == "cuda")
     outputs, labels = [], []
     for x, y in tqdm(loader, desc="frozen backbone", leave=False):
@@ -505,7 +513,7 @@ def head(args) -> dict:
         # ImageNet training, which batches of 32 scene images would only make noisier. Frozen,
         # it then gives the same outputs at every epoch: compute them once, train the layer on them.
         backbone.to(args.device)
-        workers = args.workers
+        workers = decoding_workers(args)
         if mode == "frozen":
             train, test = backbone_outputs(backbone, train, args), backbone_outputs(backbone, test, args)
             net, workers = classifier.to(args.device), 0
@@ -569,8 +577,9 @@ def build_parser():
                        help="feature cache (default: OUT_DIR/features); one file per network, layer, "
                             "preprocessing and split")
         g.add_argument("--batch-size", type=cli.positive_int, default=32, help="images per forward pass")
-        g.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
-                       help="image-decoding processes (default: half the CPU cores, the network's threads use the rest)")
+        g.add_argument("--workers", type=cli.non_negative_int, default=None,
+                       help="image-decoding processes (default: none on a CPU, where the network's threads use "
+                            "every core and decoding is a few percent of the time; half the cores on a GPU)")
         g.add_argument("--per-class", type=cli.positive_int, default=None,
                        help="only the first N images of each class (default: all; --quick: 8)")
         g.add_argument("--random-weights", action="store_true", help="random weights (structure checks only)")
