@@ -48,9 +48,9 @@ QUICK = {"per_class": 8, "epochs": 1, "pca": (4, 16, 32)}
 
 def decoding_workers(args) -> int:
     """DataLoader processes decoding images: --workers, else none on a CPU and half the cores
-    on a GPU. On a CPU the network's threads use every core, and a worker that preempts one of
-    them stalls them all, while decoding costs 1.3 ms per image against about 35 ms for
-    EfficientNet-Lite0 (more for VGG16). ``python -m bench features`` on 2 cores, four runs:
+    on a GPU. On a CPU the network's threads use every core (a worker that preempts one of
+    them probably stalls them all), while decoding costs 1.3 ms per image against about 35 ms
+    for EfficientNet-Lite0 (more for VGG16). ``python -m bench features`` on 2 cores, four runs:
     0.98, 0.67, 0.90 and 1.08 of the forward pass decoding in the main process, against 0.91,
     0.69, 0.73 and 0.90 with one worker. On a GPU, workers decode while it computes."""
     if args.workers is not None:

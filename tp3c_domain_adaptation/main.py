@@ -136,7 +136,7 @@ def evaluate(model: DANN, domains: Domains, images: torch.Tensor, labels: torch.
     and the share of features that are zero for every image (dead units).
 
     Batches of 256: 2,000 test images took 0.25 s against 0.48 s in batches of 1,000 on a
-    2-core CPU (a batch's activations no longer fit in the cache)."""
+    2-core CPU."""
     model.eval()
     correct, target_votes, counts, alive = 0, 0, torch.zeros(10), None
     for i in range(0, len(images), batch):
@@ -449,7 +449,7 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--domain-hidden", type=cli.positive_int, default=100, help="hidden units of the domain classifier")
     g.add_argument("--threshold", type=cli.open_unit, default=0.9, help="confidence needed for a pseudo-label")
     g.add_argument("--channels-last", action="store_true",
-                   help="convolve in the channels_last layout: faster steps (0.4-0.6x the plain loop's time "
+                   help="convolve in the channels_last layout: faster steps (0.43-0.62x the plain loop's time "
                         "on a 2-core CPU, against 0.65-0.83x), the same arithmetic up to rounding; but DANN's "
                         "outcome moves with rounding: 'dann' seeds 0-3 gave MNIST-M 0.663, 0.797, 0.802, "
                         "0.763 with it, against 0.784, 0.770, 0.760 (seeds 0-2) without")
