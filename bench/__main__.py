@@ -397,7 +397,8 @@ def main(argv=None) -> int:
     parser.add_argument("--iterations", type=int, default=300, help="gan, dann: iterations of the short comparison")
     parser.add_argument("--full", action="store_true",
                         help="gan: also time both 5-epoch runs in full (about 10 minutes on 2 cores); "
-                             "dann: also the default command for one epoch (about a minute)")
+                             "dann: also the default command for one epoch, with and without --channels-last, then the "
+                             "plain loop again (about 2 minutes more)")
     parser.add_argument("--per-class", type=int, default=50,
                         help="features: training images per class of 15 Scene (50: 750 images)")
     parser.add_argument("--classviz-iterations", type=int, default=200,
