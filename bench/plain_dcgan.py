@@ -1,5 +1,5 @@
 """The plain textbook DCGAN loop a student would write (pytorch/examples style): the
-spec's networks with Sigmoid + BCELoss, torchvision transforms in a DataLoader, separate
+handout's networks (no bias anywhere) with Sigmoid + BCELoss, torchvision transforms in a DataLoader, separate
 forward passes, and a ``.item()`` on every loss at every iteration. Written for the
 benchmark only: the project's own loop is ``tp3d_gan.main.fit``."""
 import time
@@ -15,12 +15,12 @@ def networks(nz=100, ngf=32, ndf=32):
         nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
         nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
         nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf, 1, 4, 2, 1), nn.Tanh())
+        nn.ConvTranspose2d(ngf, 1, 4, 2, 1, bias=False), nn.Tanh())
     D = nn.Sequential(
         nn.Conv2d(1, ndf, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf), nn.LeakyReLU(0.2, True),
         nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, True),
         nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4), nn.LeakyReLU(0.2, True),
-        nn.Conv2d(ndf * 4, 1, 4, 1, 0), nn.Sigmoid())
+        nn.Conv2d(ndf * 4, 1, 4, 1, 0, bias=False), nn.Sigmoid())
 
     def init(m):
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
