@@ -7,8 +7,8 @@ compares what came back with the expected values it computes itself, raising
 :class:`CheckFailed` (or ``AssertionError``) with a message saying what was expected and
 what came. When graded, probes run in the student's own sandboxed process and the check in
 the grader's (see :mod:`grading.student`). Public checks live in
-``grading/checks/<practical>.py``; hidden ones in ``grading/hidden/<practical>.py``, which
-the student release leaves out.
+``grading/checks/<practical>.py``; the hidden ones, which only grading runs, beside them in a
+package of their own.
 """
 import importlib
 import marshal
@@ -71,25 +71,36 @@ class Check:
     module: str
     name: str
     func: Callable = field(repr=False, compare=False)
+    question: int = 0  # the handout's question the check belongs to (0: the practice before them)
+    tests: tuple = ()  # the student functions it tests ("Class.method"), named in its messages
+    order: int = 0  # registration order, which breaks ties between checks of one question
 
 
-def check(id: str, title: str, points: float = 1.0, timeout: float = 60.0):
+def check(id: str, title: str, points: float = 1.0, timeout: float = 60.0, question: int = 0,
+          tests: tuple = ()):
     """Register the decorated function as a check.
 
     The practical and the visibility come from the module: ``grading.checks.tp3d_gan``
-    holds public checks of ``tp3d_gan``, ``grading.hidden.tp3d_gan`` hidden ones.
+    holds the public checks of ``tp3d_gan``, its namesake in the hidden package the hidden ones.
+    ``question``: the handout's question number, which orders the checks as the handout
+    does; ``tests``: the student functions the check exercises (an exception from the
+    student's code is reported as raised while testing them).
     """
 
     def register(func):
         parts = func.__module__.split(".")
         if len(parts) != 3 or parts[1] not in ("checks", "hidden") or parts[2] not in PRACTICALS:
-            raise ValueError(f"check {id!r} must live in grading/checks/<practical>.py or "
-                             f"grading/hidden/<practical>.py, not {func.__module__}")
+            raise ValueError(f"check {id!r} must live in a module named after its practical, in the "
+                             f"package of public or of hidden checks, not {func.__module__}")
         if id in _REGISTRY and _REGISTRY[id].func is not func:
             raise ValueError(f"duplicate check id {id!r}")
+        if not tests:
+            raise ValueError(f"check {id!r} must name the student functions it tests")
+        order = _REGISTRY[id].order if id in _REGISTRY else len(_REGISTRY)
         _REGISTRY[id] = Check(id=id, title=title, points=float(points), practical=parts[2],
                               hidden=parts[1] == "hidden", timeout=float(timeout),
-                              module=func.__module__, name=func.__name__, func=func)
+                              module=func.__module__, name=func.__name__, func=func,
+                              question=int(question), tests=tuple(tests), order=order)
         return func
 
     return register
@@ -108,13 +119,14 @@ def load_checks() -> dict[str, Check]:
 
 
 def select(target: str = "all", include_hidden: bool = True) -> list[Check]:
-    """The checks of one practical (or ``all``), in a stable order."""
+    """The checks of one practical (or ``all``), in the order of the handouts' questions."""
     checks = load_checks().values()
     if target != "all":
         target = resolve_practical(target)
     chosen = [c for c in checks if (target == "all" or c.practical == target)
               and (include_hidden or not c.hidden)]
-    return sorted(chosen, key=lambda c: (PRACTICALS.index(c.practical), c.hidden, c.id))
+    return sorted(chosen, key=lambda c: (PRACTICALS.index(c.practical), c.question, c.hidden,
+                                         c.module, c.order))
 
 
 def by_practical(checks: list[Check]) -> dict[str, list[Check]]:

@@ -1,76 +1,127 @@
-"""Prove that every check can fail: it passes on the reference solution, and fails on the
-released stub and on each realistic wrong implementation (mutant) that names it."""
+"""Prove that every check can fail, and that full public marks mean every function is written.
+
+Each check passes on the reference solution and on every accepted variant of its practical
+(other correct ways, the handouts' among them), and fails on the released stub and on each
+mutant that names it; and for every function a student writes, the reference with that one
+function left as its stub fails at least one of the public checks that say they test it.
+"""
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tqdm import tqdm
 
-from grading.mutants import MUTANTS, Mutant
+from grading.mutants import MUTANTS, VARIANTS, Mutant, Variant
 from grading.registry import by_practical, select
-from grading.release import REPO, release
+from grading.release import REPO, all_regions, release, strip_solutions
 from grading.runner import grader_copy, run_checks
 
 
-def apply_mutant(mutant: Mutant, tree: Path) -> None:
-    path = tree / mutant.path
+def _replace(path: Path, old: str, new: str, name: str) -> None:
     text = path.read_text()
-    if text.count(mutant.old) != 1:
-        raise SystemExit(f"mutant {mutant.name!r}: the snippet to replace occurs "
-                         f"{text.count(mutant.old)} times in {mutant.path}, not once")
-    path.write_text(text.replace(mutant.old, mutant.new))
+    if text.count(old) != 1:
+        raise SystemExit(f"{name!r}: the snippet to replace occurs {text.count(old)} times in {path.name}, not once")
+    path.write_text(text.replace(old, new))
+
+
+def apply_mutant(mutant: Mutant | Variant, tree: Path) -> None:
+    edits = mutant.edits if isinstance(mutant, Variant) else ((mutant.old, mutant.new),)
+    for old, new in edits:
+        _replace(tree / mutant.path, old, new, mutant.name)
 
 
 def reference_copy(dest: Path) -> Path:
     shutil.copytree(REPO, dest, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "results", "data", "__pycache__", "tests", ".pytest_cache"))
+        ".git", ".venv", "results", "data", "__pycache__", "tests", ".pytest_cache", "docs", "bench"))
     return dest
 
 
-def selftest(target: str = "all") -> tuple[bool, list[str]]:
-    """Run the catalogue; return (all good, report lines)."""
+def _unwritten(region, tree: Path) -> None:
+    path = tree / region.path
+    path.write_text(strip_solutions(path.read_text(), region.path, only=region.function))
+
+
+def selftest(target: str = "all", workers: int = 2) -> tuple[bool, list[str]]:
+    """Run the catalogue; return (all good, report lines). ``workers`` sessions run at once."""
     checks = select(target, include_hidden=True)
     ids = {c.id for c in checks}
+    practicals = {c.practical for c in checks}
     unknown = [(m.name, k) for m in MUTANTS for k in m.kills if k not in ids and target == "all"]
     lines, ok = [], not unknown
-    for name, k in unknown:
-        lines.append(f"mutant {name!r} names unknown check {k}")
+    lines += [f"mutant {name!r} names unknown check {k}" for name, k in unknown]
+    regions = [r for r in all_regions(REPO) if r.path.split("/")[0] in practicals]
+    public = [c for c in checks if not c.hidden]
+    untested = [r for r in regions if not any(r.function in c.tests for c in public)]
+    ok &= not untested
+    lines += [f"[BAD] {r.function} ({r.path}): no public check names it in its tests" for r in untested]
     with tempfile.TemporaryDirectory(prefix="rdfia-selftest-") as tmp:
         tmp = Path(tmp)
         stub = tmp / "release"
         release(stub)
         grader = grader_copy(tmp / "grader")  # grading alone: trees cannot fall back to REPO
-        mutant_trees = {}
+        runs = [("reference", REPO, checks), ("stub", stub, checks)]
         for i, m in enumerate(MUTANTS):
             if ids & set(m.kills):
                 tree = reference_copy(tmp / f"mutant{i}")
                 apply_mutant(m, tree)
-                mutant_trees[m] = tree
-        # One session per tree and practical: the reference, the stub, each mutant on the
-        # checks that must catch it.
-        runs = [("reference", REPO, checks), ("stub", stub, checks)]
-        runs += [(m, tree, [c for c in checks if c.id in m.kills]) for m, tree in mutant_trees.items()]
+                runs.append((m, tree, [c for c in checks if c.id in m.kills]))
+        for i, v in enumerate(VARIANTS):
+            if v.path.split("/")[0] in practicals:
+                tree = reference_copy(tmp / f"variant{i}")
+                apply_mutant(v, tree)
+                runs.append((v, tree, [c for c in checks if c.practical == v.path.split("/")[0]]))
+        for i, r in enumerate(regions):
+            tree = reference_copy(tmp / f"unwritten{i}")
+            _unwritten(r, tree)
+            runs.append((r, tree, [c for c in public if r.function in c.tests]))
+        sessions = [(who, tree, mine) for who, tree, chosen in runs for mine in by_practical(chosen).values()]
         got = {}
-        with tqdm(total=sum(len(cs) for _, _, cs in runs), desc="selftest", unit="check") as bar:
-            for who, tree, chosen in runs:
-                for mine in by_practical(chosen).values():
-                    for r in run_checks(mine, tree, grader, progress=lambda r: bar.update()):
-                        got[who, r["id"]] = r
-        for c in checks:
-            ref, on_stub = got["reference", c.id], got["stub", c.id]
-            killers = [m for m in mutant_trees if c.id in m.kills]
-            caught = [(m, got[m, c.id]) for m in killers]
-            good = (ref["status"] == "passed" and on_stub["status"] != "passed" and killers
-                    and all(r["status"] != "passed" for _, r in caught))
-            ok &= bool(good)
-            lines.append(f"[{'ok' if good else 'BAD'}] {c.id}: reference {ref['status']} "
-                         f"({ref['seconds']}s), stub {on_stub['status']}, mutants "
-                         f"{sum(r['status'] != 'passed' for _, r in caught)}/{len(killers)} caught")
-            if ref["status"] != "passed":
-                lines.append(f"      reference: {ref['message']}")
-            if not killers:
-                lines.append("      no mutant names this check: add one to grading/mutants.py")
-            for m, r in caught:
-                if r["status"] == "passed":
-                    lines.append(f"      mutant not caught: {m.name}")
+        with tqdm(total=sum(len(s[2]) for s in sessions), desc="selftest", unit="check") as bar, \
+                ThreadPoolExecutor(max_workers=workers) as pool:
+            done = pool.map(lambda s: (s[0], run_checks(s[2], s[1], grader, progress=lambda r: bar.update())), sessions)
+            for who, results in done:
+                for result in results:
+                    got[_key(who), result["id"]] = result
+        ok &= _report(checks, runs, got, lines)
     return ok, lines
+
+
+def _key(who) -> str:
+    if isinstance(who, str):
+        return who
+    return who.function + " " + who.path if hasattr(who, "function") else who.name
+
+
+def _report(checks, runs, got, lines) -> bool:
+    ok = True
+    mutants = [m for m, _, _ in runs if isinstance(m, Mutant)]
+    variants = [(v, chosen) for v, _, chosen in runs if isinstance(v, Variant)]
+    for c in checks:
+        ref, on_stub = got["reference", c.id], got["stub", c.id]
+        killers = [m for m in mutants if c.id in m.kills]
+        caught = [(m, got[_key(m), c.id]) for m in killers]
+        accepted = [(v, got[_key(v), c.id]) for v, chosen in variants if c in chosen]
+        good = (ref["status"] == "passed" and on_stub["status"] != "passed" and killers
+                and all(r["status"] != "passed" for _, r in caught)
+                and all(r["status"] == "passed" for _, r in accepted))
+        ok &= bool(good)
+        lines.append(f"[{'ok' if good else 'BAD'}] {c.id}: reference {ref['status']} ({ref['seconds']}s), stub "
+                     f"{on_stub['status']}, mutants {sum(r['status'] != 'passed' for _, r in caught)}/{len(killers)} "
+                     f"caught, variants {sum(r['status'] == 'passed' for _, r in accepted)}/{len(accepted)} passed")
+        if ref["status"] != "passed":
+            lines.append(f"      reference: {ref['message']}")
+        if not killers:
+            lines.append("      no mutant names this check: add one to grading/mutants.py")
+        lines += [f"      mutant not caught: {m.name}" for m, r in caught if r["status"] == "passed"]
+        lines += [f"      variant refused: {v.name}: {r['message']}" for v, r in accepted if r["status"] != "passed"]
+    for r, _, chosen in runs:
+        if hasattr(r, "function"):
+            failed = [c.id for c in chosen if got[_key(r), c.id]["status"] != "passed"]
+            good = bool(failed)
+            ok &= good
+            lines.append(f"[{'ok' if good else 'BAD'}] {r.function} left unwritten: "
+                         + (f"fails {', '.join(failed)}" if good else
+                            f"every check that tests it passes ({', '.join(c.id for c in chosen) or 'none'})"))
+    return ok
+

@@ -39,7 +39,6 @@ import socket
 import struct
 import sys
 import time
-import traceback
 import types
 
 # Kept before any student code runs.
@@ -48,12 +47,15 @@ REPLY_LIMIT = 256 << 20  # bytes: larger answers are refused by the grader
 
 
 def student_frame(tb, tree: str) -> str:
-    """``file:line`` of the deepest traceback frame inside the student's tree."""
+    """``file:line in Function`` of the deepest traceback frame inside the student's tree:
+    where the exception was raised, named as ``Class.method``."""
     where = ""
-    for frame in traceback.extract_tb(tb):
-        path = os.path.abspath(frame.filename)
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        path = os.path.abspath(code.co_filename)
         if path.startswith(tree + os.sep) and f"{os.sep}grading{os.sep}" not in path:
-            where = f"{os.path.relpath(path, tree)}:{frame.lineno}"
+            where = f"{os.path.relpath(path, tree)}:{tb.tb_lineno} in {code.co_qualname}"
+        tb = tb.tb_next
     return where
 
 

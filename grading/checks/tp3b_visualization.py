@@ -59,7 +59,7 @@ def _saliency(X, y, model):
 
 
 @check("tp3b.saliency_shape", "compute_saliency_maps returns (N, H, W), non-negative, and leaves "
-       "the images unchanged", points=1, timeout=60)
+       "the images unchanged", points=1, timeout=60, question=1, tests=("compute_saliency_maps",))
 def saliency_shape():
     model, X, y = trained_digits()
     maps, after = run(_saliency, X[:8], y[:8], model)
@@ -71,7 +71,7 @@ def saliency_shape():
 
 
 @check("tp3b.saliency_values", "saliency equals max over channels of |d logit_y / d X| on a "
-       "trained model", points=2, timeout=60)
+       "trained model", points=2, timeout=60, question=1, tests=("compute_saliency_maps",))
 def saliency_values():
     model, X, y = trained_digits()
     maps, _ = run(_saliency, X[:16], y[:16], model)
@@ -95,10 +95,11 @@ def _fooling_runs(model, cases):
     for x, target in cases:
         fooled, iterations = make_fooling_image(x, target, model, learning_rate=0.5, max_iter=200)
         iterations = int(iterations)
-        before = None
+        before, spent = None, None
         if iterations > 0:
-            before, _ = make_fooling_image(x, target, model, learning_rate=0.5, max_iter=iterations - 1)
-        runs.append((fooled.detach(), iterations, None if before is None else before.detach()))
+            before, spent = make_fooling_image(x, target, model, learning_rate=0.5, max_iter=iterations - 1)
+            spent = int(spent)
+        runs.append((fooled.detach(), iterations, None if before is None else before.detach(), spent))
     return runs
 
 
@@ -110,13 +111,14 @@ def _already_fooled(model, x0, target):
 
 
 @check("tp3b.fooling_flips", "make_fooling_image makes a trained model predict the target within "
-       "its budget, with a small change, stopping as soon as it does", points=2, timeout=90)
+       "its budget, with a small change, stopping as soon as it does", points=2, timeout=90, question=5,
+       tests=("make_fooling_image",))
 def fooling_flips():
     model, X, y = trained_digits()
     images, labels = _correct_images(model, X, y, 5)
     cases = [(x[None], (label + 3) % 10) for x, label in zip(images, labels.tolist())]
-    for (x, target), (fooled, iterations, before), label in zip(cases, run(_fooling_runs, model, cases),
-                                                                labels.tolist()):
+    for (x, target), (fooled, iterations, before, spent), label in zip(cases, run(_fooling_runs, model, cases),
+                                                                       labels.tolist()):
         expect_shape(fooled, x.shape, "fooling image")
         pred = int(model(fooled).argmax(1))
         expect(pred == target, f"digit {label} -> target {target}: the model predicts {pred} after "
@@ -127,6 +129,8 @@ def fooling_flips():
                f"of length 0.5: the steps are longer than learning_rate")
         expect(size < 0.5 * float(x.norm()), f"change of L2 size {size:.3f} is not small next to the "
                f"image's {float(x.norm()):.3f}")
+        expect(spent == iterations - 1, f"with max_iter={iterations - 1}, too few to fool it, the count must "
+               f"be the whole budget, {iterations - 1}; got {spent}")
         # One step fewer must not be enough: the loop stops at the first flip.
         expect(int(model(before).argmax(1)) != target,
                f"digit {label} -> target {target}: already fooled after {iterations - 1} steps, "
@@ -149,7 +153,7 @@ def _first_steps(model, cases, rates):
 
 
 @check("tp3b.fooling_step", "each fooling step is learning_rate * g / ||g||_2 (the normalised "
-       "gradient of the target score)", points=1, timeout=60)
+       "gradient of the target score)", points=1, timeout=60, question=5, tests=("make_fooling_image",))
 def fooling_step():
     model, X, y = trained_digits()
     images, labels = _correct_images(model, X, y, 2)
@@ -186,7 +190,8 @@ def _class_visualization_steps(img, model, x):
 
 
 @check("tp3b.classviz_step", "the class-visualization step climbs the target score and applies "
-       "the L2 penalty with the right sign", points=2, timeout=60)
+       "the L2 penalty with the right sign", points=2, timeout=60, question=8,
+       tests=("class_visualization_update_step",))
 def classviz_step():
     model, X, _ = trained_digits()
     start = torch.randn(1, 3, 28, 28, generator=torch.Generator().manual_seed(3))
