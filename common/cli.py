@@ -94,13 +94,13 @@ def open_unit(text: str) -> float:
     return value
 
 
-def precision_option(p, measured: str = "") -> None:
+def precision_option(p, effect: str = "") -> None:
     """``--precision`` for the commands whose loops run under :func:`common.device.autocast`;
-    ``measured``: what bf16 was measured to change, for the help."""
+    ``effect``: what bf16 changes there, for the help."""
     p.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32",
                    help="arithmetic of the training/optimisation loop: bf16 = bfloat16 autocast (weights, "
                         "optimizer and losses stay fp32), faster where the hardware computes it natively "
-                        "(CUDA GPUs from Ampere on, CPUs with AVX512-BF16 or AMX)" + (f"; {measured}" if measured else ""))
+                        "(CUDA GPUs from Ampere on, CPUs with AVX512-BF16 or AMX)" + (f"; {effect}" if effect else ""))
 
 
 def make_parser(practical: str, description: str, default_command: str | None = None):
@@ -161,11 +161,20 @@ def setup_logging(verbose: bool = False) -> None:
     logging.getLogger().setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
+def _close_bars() -> None:
+    """Close the progress bars an exception left open, so that its message starts a line."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
+
+
 def run(parser: argparse.ArgumentParser, argv=None) -> int:
     """Parse the command line, prepare the run and call the subcommand.
 
     Returns the exit status: 0 on success, 2 on a :class:`UserError` (one line on
-    stderr), 130 on Ctrl-C.
+    stderr), 3 when a function of a student file is not written yet (one line too, naming
+    it), 130 on Ctrl-C.
     """
     setup_logging()
     try:
@@ -182,8 +191,15 @@ def run(parser: argparse.ArgumentParser, argv=None) -> int:
                  args.out_dir, " (quick mode)" if args.quick else "")
         args.func(args)
     except UserError as e:
+        _close_bars()
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except NotImplementedError as e:  # a student function still holds its stub
+        _close_bars()
+        practical = parser.get_default("_practical")
+        print(f"not implemented yet: {e or 'a function'}: write it between its YOUR CODE markers, then "
+              f"check it with: python -m grading check {practical}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

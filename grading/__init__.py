@@ -1,8 +1,4 @@
-"""Student release and autograding for the four practicals.
-
-``python -m grading release OUT``   writes the student version (stubs, no hidden checks)
-``python -m grading check PRACT``   runs the public checks on this working copy
-``python -m grading grade SUBS``    grades a folder of submissions
-``python -m grading selftest``      proves every check passes on the reference and fails
-                                    on the released stub and on known wrong versions
+"""Checks of the practicals' student functions: the public checks a student runs on a
+working copy (``python -m grading check``) and the hand-in (``python -m grading handin``);
+``python -m grading --help`` lists every command there is.
 """

@@ -1,4 +1,5 @@
-"""``python -m grading {release,check,grade,selftest}``: see grading/__init__.py."""
+"""``python -m grading COMMAND``: the public checks of the practicals' student functions, in
+the order of the handouts' questions, and the zip to hand in."""
 import argparse
 import logging
 import sys
@@ -7,16 +8,21 @@ from pathlib import Path
 from grading.registry import PRACTICALS
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m grading", description=__doc__,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = sub.add_parser("release", help="write the student version (stubs, no hidden checks)")
+    check = sub.add_parser("check", help="run the public checks on this working copy, in the handout's order")
+    check.add_argument("practical", nargs="?", default="all", help=f"all or one of {', '.join(PRACTICALS)}")
+    p = sub.add_parser("handin", help="zip the files to hand in: your code, ANSWERS.md and the notebooks")
+    p.add_argument("practical", nargs="?", default="all", help=f"all or one of {', '.join(PRACTICALS)}")
+    p.add_argument("--out", type=Path, default=None,
+                   help="the zip to write (default: handin.zip, or handin_PRACTICAL.zip, at the root)")
+    # BEGIN INSTRUCTOR ONLY
+    check.add_argument("--hidden", action="store_true", help="also run the hidden checks")
+    p = sub.add_parser("release", help="write the student version (stubs, student documents, no hidden checks)")
     p.add_argument("out", type=Path, help="folder to write the student version into")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
-    p = sub.add_parser("check", help="run the public checks on this working copy")
-    p.add_argument("practical", nargs="?", default="all", help=f"all or one of {', '.join(PRACTICALS)}")
-    p.add_argument("--hidden", action="store_true", help="also run hidden checks (instructors)")
     p = sub.add_parser("grade", help="grade a folder of submissions (one folder or .zip each)")
     p.add_argument("submissions", type=Path, help="folder holding one entry per student")
     p.add_argument("--out", type=Path, required=True, help="where the gradebook and reports go")
@@ -39,33 +45,47 @@ def main(argv=None) -> int:
     p.add_argument("--sandbox", choices=("auto", "off"), default="auto",
                    help="auto: where Linux user namespaces allow it, no network, other folders hidden and "
                         "everything outside the student's copy read-only; off: the limits only")
-    p = sub.add_parser("selftest", help="every check passes on the reference and fails on the "
-                                        "stub and on its mutants")
+    p = sub.add_parser("selftest", help="every check passes on the reference and on the accepted variants, "
+                                        "and fails on the stub, on each function left unwritten and on its mutants")
     p.add_argument("practical", nargs="?", default="all")
+    # END INSTRUCTOR ONLY
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
+    if args.command == "check":
+        from grading.check import check_working_copy, format_results
+
+        results = check_working_copy(args.practical, include_hidden=getattr(args, "hidden", False))
+        print(format_results(results))
+        return 0 if all(r["status"] == "passed" for r in results) else 1
+    if args.command == "handin":
+        from grading.check import handin
+
+        path, warnings = handin(args.practical, out=args.out)
+        for w in warnings:
+            print(f"warning: {w}")
+        print(f"wrote {path}: hand in this file")
+        return 0
+    # BEGIN INSTRUCTOR ONLY
     if args.command == "release":
         from grading.release import release
 
         manifest = release(args.out, force=args.force)
         n = sum(f["regions"] for f in manifest["student_files"].values())
         print(f"wrote the student version to {args.out}: {len(manifest['student_files'])} "
-              f"files to edit, {n} solution regions replaced by stubs")
+              f"files to edit, {n} functions to write (stubs)")
         return 0
-    if args.command == "check":
-        from grading.grade import check_working_copy, format_results
-
-        results = check_working_copy(args.practical, include_hidden=args.hidden)
-        print(format_results(results))
-        return 0 if all(r["status"] == "passed" for r in results) else 1
     if args.command == "grade":
         from grading.grade import grade
+        from grading.runner import Limits
 
         if not args.submissions.is_dir():
             parser.error(f"{args.submissions} is not a folder")
-        from grading.runner import Limits
-
         if args.workers < 1:
             parser.error("--workers must be at least 1")
         if args.memory_mb < 256 or args.output_mb < 1:
@@ -87,6 +107,7 @@ def main(argv=None) -> int:
         print("selftest: all checks can fail and the reference passes" if ok
               else "selftest: FAILED (see BAD lines)")
         return 0 if ok else 1
+    # END INSTRUCTOR ONLY
     return 2
 
 

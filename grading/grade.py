@@ -1,10 +1,10 @@
-"""Grading: the public checks on a working copy, and a whole folder of submissions.
+"""Grading a class: a whole folder of submissions, the gradebook and the reports.
 
 The checks of each practical run as one session of two processes, the student's code (a
 fresh child per check) apart from the checks' verdicts (see :mod:`grading.runner`). A
 submission is graded in a temporary tree made of the student release with the student's
 files copied over it, so the reference solution is never importable, and the submission
-itself is never touched.
+itself is never touched. Instructor-only: the student release leaves this module out.
 """
 import csv
 import hashlib
@@ -21,44 +21,24 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from grading.check import ANSWERS, summary
 from grading.registry import PRACTICALS, Check, by_practical, select
 from grading.release import REPO, release
-from grading.runner import Limits, grader_copy, isolation, run_checks
+from grading.runner import Limits, grader_copy, namespaces_available, run_checks
 
 log = logging.getLogger(__name__)
 
-MARK = {"passed": "PASS", "failed": "FAIL", "timeout": "TIME", "crashed": "CRSH", "error": "ERR "}
 
-
-def summary(results: list[dict]) -> dict:
-    return {"score": sum(r["score"] for r in results),
-            "max_score": sum(r["points"] for r in results),
-            "passed": sum(r["status"] == "passed" for r in results),
-            "checks": len(results)}
-
-
-def format_results(results: list[dict], show_hidden_details: bool = True) -> str:
-    """One line per check (status, points, title), then what went wrong where it did."""
-    lines = []
-    for r in results:
-        tag = " (hidden)" if r["hidden"] else ""
-        lines.append(f"[{MARK[r['status']]}] {r['score']:g}/{r['points']:g}  {r['id']}: "
-                     f"{r['title']}{tag}")
-        if r["status"] != "passed" and (show_hidden_details or not r["hidden"]):
-            lines.append(f"        {r['message']}")
-    s = summary(results)
-    lines.append(f"score: {s['score']:g}/{s['max_score']:g} ({s['passed']}/{s['checks']} checks passed)")
-    return "\n".join(lines)
-
-
-def check_working_copy(target: str, include_hidden: bool = False, root: Path = REPO) -> list[dict]:
-    """Run the checks of ``target`` on the code in ``root`` (the student's own copy)."""
-    checks = select(target, include_hidden=include_hidden)
-    results = []
-    with tqdm(total=len(checks), desc="checks", leave=False) as bar:
-        for mine in by_practical(checks).values():
-            results += run_checks(mine, root, root, threads=2, progress=lambda r: bar.update())
-    return results
+def isolation(limits: Limits) -> str:
+    """One line for the logs: what protects the batch from the submissions."""
+    common = f"{limits.memory_mb} MB of memory and {limits.output_mb} MB of output per check"
+    if limits.sandbox != "off" and namespaces_available():
+        return (f"isolation: student code in its own process (the verdict in the grader's), own process "
+                f"group and PID namespace, no network, read-only file system outside the student's copy, "
+                f"hidden folders (the checks and the classmates' copies included), {common}")
+    return (f"isolation: student code in its own process (the verdict in the grader's), own process "
+            f"group, {common}; no user namespaces here, so the network is refused inside Python only, "
+            f"other folders are NOT hidden and other processes are NOT out of reach")
 
 
 # ----------------------------------------------------------------------------------------
@@ -96,8 +76,10 @@ def _find(submitted: Path, rel: str) -> Path | None:
     return same_name[0] if len(same_name) == 1 else None
 
 
-def assemble(entry: Path, base: Path, student_files: dict, work: Path) -> tuple[Path, list[str]]:
-    """Copy the release ``base`` and lay the student's files over it; return (tree, missing)."""
+def assemble(entry: Path, base: Path, student_files: dict, work: Path) -> tuple[Path, list[str], dict]:
+    """Copy the release ``base`` and lay the student's files over it; return (tree, missing,
+    answers): the answers to the questions are read from ``ANSWERS.md`` and from the answer
+    cells of the notebooks handed in, for the instructor."""
     tree = work / "tree"
     shutil.copytree(base, tree)
     submitted = _unpack(entry, work)
@@ -108,7 +90,29 @@ def assemble(entry: Path, base: Path, student_files: dict, work: Path) -> tuple[
             missing.append(rel)
         else:
             shutil.copyfile(found, tree / rel)
-    return tree, missing
+    return tree, missing, collect_answers(submitted)
+
+
+ANSWERS_LIMIT = 1 << 20  # characters of answers kept per file
+NOTEBOOK_LIMIT = 50 << 20  # bytes of a notebook read for its answer cells
+
+
+def collect_answers(submitted: Path) -> dict[str, str]:
+    """``{file name: Markdown}``: the submission's ``ANSWERS.md``, and the answer cells of each
+    notebook handed in (``answers_<notebook>.md``)."""
+    from grading.edition import notebook_answers
+
+    answers = {}
+    found = _find(submitted, ANSWERS)
+    if found is not None and not found.is_symlink():
+        answers[ANSWERS] = found.read_text(errors="replace")[:ANSWERS_LIMIT]
+    for nb in sorted(submitted.rglob("*.ipynb")):
+        if nb.is_file() and not nb.is_symlink() and nb.stat().st_size <= NOTEBOOK_LIMIT \
+                and ".ipynb_checkpoints" not in nb.parts:
+            text = notebook_answers(nb)
+            if text:
+                answers[f"answers_{nb.stem}.md"] = text[:ANSWERS_LIMIT]
+    return answers
 
 
 IMPORT_TIMEOUT = 30.0  # seconds for a practical's files to import, before any check runs
@@ -120,7 +124,7 @@ def _modules(files) -> list[str]:
 
 def _failed_all(checks: list[Check], status: str, message: str) -> list[dict]:
     return [dict(id=c.id, title=c.title, hidden=c.hidden, practical=c.practical, points=c.points,
-                 score=0.0, status=status, where="", message=message) for c in checks]
+                 question=c.question, score=0.0, status=status, where="", message=message) for c in checks]
 
 
 def grade_one(entry: Path, base: Path, grader: Path, checks: list[Check], student_files: dict,
@@ -135,10 +139,11 @@ def grade_one(entry: Path, base: Path, grader: Path, checks: list[Check], studen
     work.mkdir(parents=True)
     try:
         try:
-            tree, missing = assemble(entry, base, student_files, work)
+            tree, missing, answers = assemble(entry, base, student_files, work)
         except (zipfile.BadZipFile, OSError) as e:
             results = _failed_all(checks, "error", f"submission unreadable: {e}")
-            return {"student": student, "missing_files": [], "results": results, **summary(results)}
+            return {"student": student, "missing_files": [], "results": results, "answers": {},
+                    **summary(results)}
         results = []
         for practical, mine in by_practical(checks).items():
             files = [f for f in student_files if f.split("/")[0] == practical]
@@ -160,7 +165,8 @@ def grade_one(entry: Path, base: Path, grader: Path, checks: list[Check], studen
         for rel in missing:
             if r["status"] != "passed" and rel.split("/")[0] == r["practical"]:
                 r["message"] = f"file not submitted: {rel}"
-    return {"student": student, "missing_files": missing, "results": results, **summary(results)}
+    return {"student": student, "missing_files": missing, "results": results, "answers": answers,
+            **summary(results)}
 
 
 def _digest(paths, root: Path, extra: str = "") -> str:
@@ -273,6 +279,11 @@ def write_reports(report: dict, out: Path) -> None:
     ``results.json`` (for the student: a hidden check shows its title and result only)."""
     folder = out / "students" / report["student"]
     folder.mkdir(parents=True, exist_ok=True)
+    answers = report.get("answers", {})
+    if isinstance(answers, dict):  # the answers' texts become files, for the instructor to read
+        for name, text in answers.items():
+            (folder / name).write_text(text)
+        report = {**report, "answers": sorted(answers)}
     (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [f"# Feedback for {report['student']}", "",
              f"Score: **{report['score']:g} / {report['max_score']:g}** "

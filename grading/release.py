@@ -2,7 +2,8 @@
 
 Every ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` region of a Python file becomes a
 stub between two unmistakable markers that raises ``NotImplementedError`` naming the
-function (``Class.method``); everything else is kept. A region must close its function, so
+function (``Class.method``), and every ``# BEGIN INSTRUCTOR ONLY`` ... ``# END INSTRUCTOR
+ONLY`` block is left out; everything else is kept. A region must close its function, so
 that nothing follows the stub's ``raise``. The instructor's material stays out (tests, CI,
 documentation, benchmarks, hidden checks, mutants, class grading, the release tools and the
 questions' sources), and the student edition is written beside the code
@@ -22,6 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
 END = re.compile(r"^\s*### END SOLUTION\s*$")
+# Lines of a released file that only the instructor's repository runs (its commands): left out.
+INSTRUCTOR = re.compile(r"^\s*# (BEGIN|END) INSTRUCTOR ONLY\s*$")
 
 # What the release holds: these folders and files of the repository...
 RELEASED = ("common", "grading", *PRACTICALS, "requirements.txt", ".gitignore")
@@ -96,11 +99,11 @@ def find_regions(text: str, path: str = "<string>") -> list[Region]:
         if not around:
             raise ReleaseError(f"{path}:{start}: a solution region must sit inside a function")
         name, func = max(around, key=lambda nf: nf[1].lineno)  # the innermost
-        if func.end_lineno > end:
-            raise ReleaseError(f"{path}:{end}: code follows the solution region of {name} (line "
-                               f"{func.end_lineno}): the region must end its function")
         if name in seen:
             raise ReleaseError(f"{path}:{start}: {name} has two solution regions: make it one")
+        if func.end_lineno > end and not any(s <= func.end_lineno <= e for s, e in pairs):
+            raise ReleaseError(f"{path}:{end}: code follows the solution region of {name} (line "
+                               f"{func.end_lineno}): the region must end its function")
         seen.add(name)
         regions.append(Region(path, start, end, name, lines[start:end - 1]))
     return regions
@@ -113,9 +116,10 @@ def stub(indent: str, function: str, path: str) -> list[str]:
             indent + END_MARK]
 
 
-def strip_solutions(text: str, path: str = "<string>") -> str:
-    """Replace each solution region of ``text`` by its stub."""
-    regions = find_regions(text, path)
+def strip_solutions(text: str, path: str = "<string>", only: str | None = None) -> str:
+    """Replace each solution region of ``text`` by its stub (``only``: the region of that
+    function alone, the others kept)."""
+    regions = [r for r in find_regions(text, path) if only is None or r.function == only]
     if not regions:
         return text
     lines = text.splitlines()
@@ -126,6 +130,22 @@ def strip_solutions(text: str, path: str = "<string>") -> str:
         last = r.end
     out += lines[last:]
     return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
+def strip_instructor(text: str, path: str = "<string>") -> str:
+    """``text`` without its ``# BEGIN INSTRUCTOR ONLY`` ... ``# END INSTRUCTOR ONLY`` blocks."""
+    out, inside = [], None
+    for i, line in enumerate(text.splitlines(keepends=True), start=1):
+        m = INSTRUCTOR.match(line)
+        if m and (m.group(1) == "BEGIN") == (inside is None):
+            inside = i if m.group(1) == "BEGIN" else None
+        elif m:
+            raise ReleaseError(f"{path}:{i}: unbalanced INSTRUCTOR ONLY markers")
+        elif inside is None:
+            out.append(line)
+    if inside is not None:
+        raise ReleaseError(f"{path}:{inside}: INSTRUCTOR ONLY block never closed")
+    return "".join(out)
 
 
 def withheld(rel: str) -> bool:
@@ -162,17 +182,31 @@ def release(out: Path, repo: Path = REPO, force: bool = False) -> dict:
         dest = out / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         if src.suffix == ".py":
-            text = src.read_text()
+            text = strip_instructor(src.read_text(), rel)
             regions = find_regions(text, rel)
             dest.write_text(strip_solutions(text, rel))
             if regions:
                 files[rel] = {"regions": len(regions), "functions": [r.function for r in regions]}
         else:
             shutil.copy2(src, dest)
-    manifest = {"student_files": files, **edition.manifest_entries()}
+    manifest = {"student_files": _in_handout_order(files), **edition.manifest_entries()}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     edition.write(out, manifest, repo)
     return manifest
+
+
+def _in_handout_order(files: dict) -> dict:
+    """The student files by practical, each practical's in the order of the first question
+    whose checks test one of their functions."""
+    from grading.registry import select
+
+    first = {}
+    for c in select("all", include_hidden=True):
+        for name in c.tests:
+            first[name] = min(first.get(name, c.question), c.question)
+    return dict(sorted(files.items(), key=lambda kv: (
+        PRACTICALS.index(kv[0].split("/")[0]), min((first.get(f, 99) for f in kv[1]["functions"]), default=99),
+        kv[0])))
 
 
 def all_regions(repo: Path = REPO) -> list[Region]:

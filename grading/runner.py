@@ -20,9 +20,8 @@ also gets:
   and the grader's copy (the checks, hidden ones included) are covered by an empty,
   unreadable ``tmpfs``, and ``/dev/shm`` is a private ``tmpfs``.
 
-Without ``unshare`` (macOS, containers without user namespaces) the same limits apply, the
-network is refused inside Python only, and nothing is hidden: :func:`isolation` says which.
-The split into two processes holds everywhere: the verdict is never the student's.
+Without ``unshare`` the same limits apply and the network is refused inside Python. The split
+into two processes holds everywhere: the verdict is never the student's.
 """
 import dataclasses
 import functools
@@ -97,18 +96,6 @@ def namespaces_available() -> bool:
         except (OSError, subprocess.TimeoutExpired):
             return False
     return res.returncode == 0
-
-
-def isolation(limits: Limits) -> str:
-    """One line for the logs: what protects the batch from the submissions."""
-    common = f"{limits.memory_mb} MB of memory and {limits.output_mb} MB of output per check"
-    if limits.sandbox != "off" and namespaces_available():
-        return (f"isolation: student code in its own process (the verdict in the grader's), own process "
-                f"group and PID namespace, no network, read-only file system outside the student's copy, "
-                f"hidden folders (the checks and the classmates' copies included), {common}")
-    return (f"isolation: student code in its own process (the verdict in the grader's), own process "
-            f"group, {common}; no user namespaces here, so the network is refused inside Python only, "
-            f"other folders are NOT hidden and other processes are NOT out of reach")
 
 
 def grader_copy(dest: Path) -> Path:
@@ -234,7 +221,7 @@ def run_checks(checks: list[Check], tree: Path, grader: Path, threads: int = 1, 
                         for c in checks[len(results):]]
     for c, r in zip(checks, results):
         r.update(id=c.id, points=c.points, score=c.points if r["status"] == "passed" else 0.0,
-                 title=c.title, hidden=c.hidden, practical=c.practical)
+                 title=c.title, hidden=c.hidden, practical=c.practical, question=c.question)
         r.setdefault("where", "")
     return results
 

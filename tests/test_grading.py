@@ -2,6 +2,7 @@
 import csv
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -29,15 +30,16 @@ def student_release(tmp_path_factory) -> Path:
 
 
 def test_stub_keeps_indentation_and_names_the_function():
-    src = ("def f(x):\n    \"\"\"Doc.\"\"\"\n    y = 1\n    ### BEGIN SOLUTION\n    return x + y\n"
-           "    ### END SOLUTION\n")
-    out = strip_solutions(src)
+    src = ("class C:\n    def f(self, x):\n        \"\"\"Doc.\"\"\"\n        y = 1\n        ### BEGIN SOLUTION\n"
+           "        return x + y\n        ### END SOLUTION\n")
+    out = strip_solutions(src, "pkg/m.py")
     assert "return x + y" not in out and 'y = 1' in out and '"""Doc."""' in out
-    assert '    raise NotImplementedError("f: write this part (see the docstring)")' in out
+    assert out.endswith('        # ======== YOUR CODE: C.f ========\n        raise NotImplementedError("C.f (pkg/m.py)")\n'
+                        '        # ======== END OF YOUR CODE ========\n')
     namespace = {}
     exec(out, namespace)
-    with pytest.raises(NotImplementedError, match="f: write this part"):
-        namespace["f"](1)
+    with pytest.raises(NotImplementedError, match=r"C\.f \(pkg/m\.py\)"):
+        namespace["C"]().f(1)
 
 
 @pytest.mark.parametrize("src, message", [
@@ -56,9 +58,14 @@ def test_release_holds_stubs_manifest_and_no_instructor_material(student_release
     assert {"tp3a_transfer/parameters.py", "tp3c_domain_adaptation/dann.py",
             "tp3d_gan/dcgan.py", "tp3d_gan/cdcgan.py"} <= set(files)
     assert files["tp3c_domain_adaptation/dann.py"]["regions"] == 15
-    for withheld in ("tests", ".ci", "grading/hidden", "grading/mutants.py", "grading/selftest.py",
-                     "grading/calibrate.py"):
+    for withheld in ("tests", ".ci", "docs", "bench", "pyproject.toml", "grading/hidden", "grading/mutants.py",
+                     "grading/selftest.py", "grading/calibrate.py", "grading/grade.py", "grading/release.py",
+                     "grading/edition", "tp3d_gan/questions.toml"):
         assert not (student_release / withheld).exists(), withheld
+    for document in ("README.md", "ANSWERS.md", "tp3d_gan/QUESTIONS.md"):
+        assert (student_release / document).is_file(), document
+    assert (student_release / "README.md").read_text() != (REPO / "README.md").read_text()
+    assert "INSTRUCTOR ONLY" not in (student_release / "grading/__main__.py").read_text()
     for practical in PRACTICALS:
         assert (student_release / practical / "main.py").is_file()
     assert "NotImplementedError" in (student_release / "tp3c_domain_adaptation/dann.py").read_text()
@@ -77,7 +84,8 @@ def test_no_solution_line_leaks_into_the_release(student_release):
     assert len(regions) >= 15
     solution_lines = {line.strip() for r in regions for line in r.lines}
     # Lines that say nothing about a solution and that provided code also needs.
-    solution_lines -= {"", ")", "else:", "loss.backward()", "break", "while True:", "with torch.no_grad():"}
+    solution_lines -= {"", ")", "else:", "loss.backward()", "break", "while True:", "with torch.no_grad():",
+                       "model.eval()"}
     leaked = sorted(solution_lines & released)
     assert not leaked, f"solution lines found in the release: {leaked}"
 
@@ -94,12 +102,18 @@ def test_release_imports_and_every_main_has_help(student_release):
 
 
 def test_public_checks_fail_in_the_release_and_pass_on_the_reference(student_release):
+    points = sum(c.points for c in select("tp3c", include_hidden=False))
     cmd = [sys.executable, "-m", "grading", "check", "tp3c"]
     on_stub = subprocess.run(cmd, cwd=student_release, capture_output=True, text=True, timeout=300)
     assert on_stub.returncode == 1 and "not implemented yet" in on_stub.stdout
-    assert "score: 0/10" in on_stub.stdout and "(hidden)" not in on_stub.stdout
+    assert f"score: 0/{points:g}" in on_stub.stdout and "(hidden)" not in on_stub.stdout
+    for tested, stub in re.findall(r"while testing ([\w., ]+): not implemented yet: ([\w.]+)", on_stub.stdout):
+        assert stub not in tested.split(", "), (tested, stub)  # a check's own stub: said once, at its function
     on_ref = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert on_ref.returncode == 0 and "score: 10/10" in on_ref.stdout, on_ref.stdout
+    assert on_ref.returncode == 0 and f"score: {points:g}/{points:g}" in on_ref.stdout, on_ref.stdout
+    help_ = subprocess.run([sys.executable, "-m", "grading", "--help"], cwd=student_release, capture_output=True,
+                           text=True, timeout=60).stdout
+    assert "check" in help_ and "handin" in help_ and "grade" not in help_.replace("grading", "")
 
 
 def test_the_verdict_stays_in_the_graders_process(student_release, tmp_path):
@@ -257,7 +271,8 @@ def test_notebook_cells_write_the_files_locally_and_from_an_uploaded_zip(student
     nb = nbformat.read(student_release / "notebooks/tp3d_gan.ipynb", as_version=4)
     written = _writefile_cells(nb)
     setup = next(c for c in nb.cells if c.cell_type == "code" and "google.colab" in c.source)
-    cells = [setup] + [c for c in nb.cells if c.source.startswith(("%%writefile", "import zipfile"))]
+    cells = [setup] + [c for c in nb.cells if c.source.startswith(("%%writefile", "!python -m grading handin"))]
+    assert len(cells) == 2 + len(written)
 
     local = tmp_path / "local"
     shutil.copytree(student_release, local)
@@ -277,8 +292,8 @@ def test_notebook_cells_write_the_files_locally_and_from_an_uploaded_zip(student
     for root in (local, colab / "student_version"):
         for rel in written:
             assert (root / rel).read_text() == (student_release / rel).read_text(), (root, rel)
-        with zipfile.ZipFile(root / "submission_tp3d_gan.zip") as z:
-            assert sorted(z.namelist()) == sorted(written)
+        with zipfile.ZipFile(root / "handin_tp3d_gan.zip") as z:
+            assert sorted(z.namelist()) == sorted([*written, "ANSWERS.md"])
 
 
 def _tree_digest(folder: Path) -> str:
@@ -294,6 +309,7 @@ def test_grading_a_batch_of_submissions(tmp_path):
     good = (REPO / "tp3c_domain_adaptation/dann.py").read_text()
     (subs / "alice/tp3c_domain_adaptation").mkdir(parents=True)
     (subs / "alice/tp3c_domain_adaptation/dann.py").write_text(good)
+    (subs / "alice/ANSWERS.md").write_text("# Answers\n\nQ1: the domain classifier wins.\n")
     (subs / "bob").mkdir()  # a flat submission: the file at the top of the folder
     (subs / "bob/dann.py").write_text(good.replace("return -ctx.lambd * grad_output, None",
                                                    "return ctx.lambd * grad_output, None"))
@@ -309,9 +325,14 @@ def test_grading_a_batch_of_submissions(tmp_path):
 
     assert _tree_digest(subs) == before, "grading modified a submission"
     scores = {s: r["score"] for s, r in reports.items()}
-    # bob's GRL without the minus sign loses the backward, in-network and step-sign checks.
-    assert scores == {"alice": 11, "bob": 6, "carol": 0, "dave": 0, "erin": 11}
-    assert reports["alice"]["max_score"] == 11
+    # bob's GRL without the minus sign loses the backward, in-network, DANN.forward and step-sign checks.
+    points = {c.id: c.points for c in select("tp3c", include_hidden=True)}
+    full = sum(points.values())
+    bob_loses = ("tp3c.grl_backward", "tp3c.grl_in_network", "tp3c.dann_forward", "tp3c.dann_step_sign")
+    bob_score = full - sum(points[c] for c in bob_loses)
+    assert scores == {"alice": full, "bob": bob_score, "carol": 0, "dave": 0, "erin": full}
+    assert reports["alice"]["max_score"] == full
+    assert (tmp_path / "out/students/alice/ANSWERS.md").read_text().endswith("the domain classifier wins.\n")
     bob = {r["id"]: r for r in reports["bob"]["results"]}
     assert bob["tp3c.grl_backward"]["status"] == "failed"
     assert "-lambda * incoming gradient" in bob["tp3c.grl_backward"]["message"]
@@ -321,7 +342,7 @@ def test_grading_a_batch_of_submissions(tmp_path):
     with open(tmp_path / "out/gradebook.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["student"] for r in rows] == ["alice", "bob", "carol", "dave", "erin"]
-    assert rows[1]["tp3c.grl_forward"] == "1" and rows[1]["total"] == "6" and rows[1]["max"] == "11"
+    assert rows[1]["tp3c.grl_forward"] == "1" and rows[1]["total"] == f"{bob_score:g}" and rows[1]["max"] == f"{full:g}"
     feedback = (tmp_path / "out/students/bob/feedback.md").read_text()
     assert "(hidden) | failed" in feedback
     hidden_message = bob["tp3c.grl_in_network"]["message"]
@@ -392,10 +413,11 @@ def test_scores_go_into_an_nbgrader_gradebook(tmp_path):
         assert len(gb.find_submission_notebook("tp3c_domain_adaptation", "tp3", "bob").grades) == len(tp3c)
 
 
-def test_selftest_on_one_practical():
-    ok, lines = selftest("tp3c")
-    assert ok, "\n".join(lines)
-    assert len(lines) == len(select("tp3c")) == 8
+def test_every_student_function_is_tested_by_a_public_check():
+    """The slow selftest shows that leaving any one of them unwritten fails those checks."""
+    public = [c for c in select("all", include_hidden=False)]
+    untested = [r.function for r in all_regions(REPO) if not any(r.function in c.tests for c in public)]
+    assert not untested, untested
 
 
 @pytest.mark.slow
@@ -501,10 +523,15 @@ def test_a_batch_of_hostile_submissions_is_graded_safely(tmp_path, monkeypatch):
         assert outcome(regraded[s]) == outcome(reports[s]), s
 
 
-def test_every_mutant_patches_the_reference_once():
-    """The slow selftest applies each mutant; a change to the reference that moves a mutant's
-    text is caught here, in the fast suite."""
-    from grading.mutants import MUTANTS
+def test_every_mutant_and_variant_patches_the_reference_once():
+    """The slow selftest applies each mutant and variant; a change to the reference that moves
+    their text is caught here, in the fast suite."""
+    from grading.mutants import MUTANTS, VARIANTS
 
     for m in MUTANTS:
         assert (REPO / m.path).read_text().count(m.old) == 1, (m.name, m.path)
+    for v in VARIANTS:
+        for old, _ in v.edits:
+            assert (REPO / v.path).read_text().count(old) == 1, (v.name, old[:40])
+    ids = {c.id for c in select("all", include_hidden=True)}
+    assert all(set(m.kills) <= ids for m in MUTANTS)

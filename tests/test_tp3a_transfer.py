@@ -90,12 +90,12 @@ def test_grey_images_are_resized_before_their_channel_is_copied_with_the_same_pi
     """The cheaper order gives exactly what copying the channel first gives."""
     from torchvision import transforms
 
-    from tp3a_transfer.features import IMAGENET_MEAN, IMAGENET_STD, three_channels
+    from tp3a_transfer.features import IMAGENET_MEAN, IMAGENET_STD, to_rgb
 
     grey = Image.fromarray(np.random.default_rng(0).integers(0, 256, (150, 210), dtype=np.uint8), mode="L")
     for crop, resize in ((False, [transforms.Resize((224, 224))]),
                          (True, [transforms.Resize(224), transforms.CenterCrop(224)])):
-        copy_first = transforms.Compose([three_channels, *resize, transforms.ToTensor(),
+        copy_first = transforms.Compose([to_rgb, *resize, transforms.ToTensor(),
                                          transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
         assert torch.equal(scene_transform(crop)(grey), copy_first(grey))
 

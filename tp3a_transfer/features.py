@@ -1,8 +1,9 @@
 """Transfer learning: VGG16 cut at a layer, 15 Scene preprocessing, L2-normalised features,
-and a linear SVM on them (questions 5 and 6 of practical 3-a, and C chosen by
-cross-validation for "going further").
+and a linear SVM on them (practical 3-a, section 2, and C chosen by cross-validation for
+"going further").
 
-Student file: fill in the solution regions. The grader calls these functions by name.
+Student file: write each part between its ``YOUR CODE`` markers. The grader calls these
+functions by name, with these signatures.
 """
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # Where VGG16 can be cut: the output of each convolution block (after its max-pool), the
-# two hidden fully-connected layers after their ReLU, and the 1,000 class scores.
+# two hidden fully-connected layers after their ReLU, and the class scores.
 VGG16_LAYERS = ("pool1", "pool2", "pool3", "pool4", "pool5", "relu6", "relu7", "fc8")
 # Indices in torchvision's vgg16().features of the five max-pool layers.
 VGG16_POOLS = {"pool1": 4, "pool2": 9, "pool3": 16, "pool4": 23, "pool5": 30}
@@ -32,9 +33,8 @@ def cut_vgg16(vgg: nn.Module, layer: str = "relu7") -> nn.Module:
             convolution block; "fc8" is the whole network.
 
     Returns:
-        nn.Module in eval mode sharing ``vgg``'s layers, mapping (N, 3, 224, 224) to
-        (N, D): D = 4096 for relu6/relu7, 1000 for fc8, 512*7*7 = 25088 for pool5,
-        512*14*14 for pool4, 256*28*28 for pool3, 128*56*56 for pool2, 64*112*112 for pool1.
+        nn.Module in eval mode (whatever the mode of ``vgg``), sharing ``vgg``'s layers,
+        mapping (N, 3, 224, 224) to (N, D): the layer's output, flattened.
 
     Raises:
         ValueError: unknown ``layer``.
@@ -61,18 +61,21 @@ def scene_transform(crop: bool = False, mean=IMAGENET_MEAN, std=IMAGENET_STD, si
         size: the side of the network's input.
 
     Returns:
-        a callable: PIL image -> FloatTensor (3, size, size), three channels (a grey image
-        replicated on all three), normalised with ``mean`` and ``std``.
+        a callable: PIL image -> FloatTensor (3, size, size), the three channels the
+        network reads (question 9: what to do with a grey image), normalised with ``mean``
+        and ``std``. Use picklable steps (torchvision's transforms, :func:`to_rgb`), so that
+        loader worker processes can run it.
     """
     ### BEGIN SOLUTION
     resize = [transforms.Resize(size), transforms.CenterCrop(size)] if crop else [transforms.Resize((size, size))]
     # Resized before the grey channel is copied: the same pixels, a third of the resizing work.
-    return transforms.Compose([*resize, three_channels, transforms.ToTensor(), transforms.Normalize(mean, std)])
+    return transforms.Compose([*resize, to_rgb, transforms.ToTensor(), transforms.Normalize(mean, std)])
     ### END SOLUTION
 
 
-def three_channels(image):
-    """A PIL image in RGB (provided): a grey image gets its channel copied three times."""
+def to_rgb(image):
+    """``image.convert("RGB")`` as a module-level function (provided): a step that loader
+    worker processes can pickle, unlike a lambda."""
     return image.convert("RGB")
 
 
@@ -84,20 +87,21 @@ def extract_features(model: nn.Module, loader, device="cpu", progress: bool = Tr
         model: nn.Module mapping (B, 3, H, W) to (B, ...), e.g. :func:`cut_vgg16`'s output.
         loader: iterable of ``(images (B, 3, H, W), labels (B,))``.
         device: where to run the model.
+        progress: show a progress bar over the batches (tqdm).
 
     Returns:
-        (features, labels): float32 array (N, D), each row of unit L2 norm (the output
-        flattened), and int64 array (N,).
+        (features, labels): float32 array (N, D), each row of unit L2 norm (the model's
+        output flattened, computed in eval mode without gradients), and int64 array (N,).
     """
+    ### BEGIN SOLUTION
     model.eval()
     rows, labels = [], []
     for images, y in tqdm(loader, desc="features", unit="batch", leave=False, disable=not progress):
-        ### BEGIN SOLUTION
         out = model(images.to(device)).flatten(1).float()  # (B, D)
         rows.append(torch.nn.functional.normalize(out, dim=1).cpu())
-        ### END SOLUTION
         labels.append(torch.as_tensor(y))
     return torch.cat(rows).numpy(), torch.cat(labels).numpy().astype(np.int64)
+    ### END SOLUTION
 
 
 def train_svm(features: np.ndarray, labels: np.ndarray, C: float = 1.0, seed: int = 0) -> LinearSVC:

@@ -1,6 +1,7 @@
-"""Counting a network's parameters (question 1 of practical 3-a).
+"""Counting a network's parameters (practical 3-a, question 1).
 
-Student file: fill in the solution regions. The grader calls these functions by name.
+Student file: write each part between its ``YOUR CODE`` markers. The grader calls these
+functions by name, with these signatures.
 """
 import torch.nn as nn
 
@@ -11,7 +12,7 @@ def count_parameters(model: nn.Module) -> int:
     Args:
         model: any ``nn.Module``, e.g. ``torchvision.models.vgg16()``.
     Returns:
-        int, e.g. 138,357,544 for VGG16.
+        int: every scalar of every parameter tensor, frozen ones included.
     """
     ### BEGIN SOLUTION
     return sum(p.numel() for p in model.parameters())
@@ -38,7 +39,7 @@ def count_linear_parameters(model: nn.Module) -> int:
     Args:
         model: any ``nn.Module``.
     Returns:
-        int, e.g. 123,642,856 for VGG16 (102,764,544 + 16,781,312 + 4,097,000).
+        int: weights and biases of every ``nn.Linear`` of ``model``.
     """
     ### BEGIN SOLUTION
     return sum(count_parameters(m) for m in model.modules() if isinstance(m, nn.Linear))

@@ -1,8 +1,9 @@
 """Network visualization: saliency maps, fooling images and class visualization.
 
-Student file: fill in the three solution regions. The grader calls these functions by name.
-The helpers below them (jitter, blur, clamping) and the class-visualization loop are given:
-read them, they call your update step.
+Student file: write each of the three parts between its ``YOUR CODE`` markers (practical
+3-b, sections 1 to 3). The grader calls these functions by name, with these signatures.
+The helpers below them (jitter, blur, clamping) and the class-visualization loop are
+given: read them, they call your update step.
 
 Every image here is a normalised batch ``(N, 3, H, W)``: ``(pixels in [0, 1] - mean) / std``
 with the network's own statistics (``common.imagenet.to_tensor_batch`` makes one,
@@ -36,8 +37,8 @@ def compute_saliency_maps(X: torch.Tensor, y: torch.Tensor, model: nn.Module) ->
     # each image, the gradient of its own score.
     (grad,) = torch.autograd.grad(scores.sum(), X)  # (N, 3, H, W)
     saliency = grad.abs().amax(dim=1)  # (N, H, W)
-    ### END SOLUTION
     return saliency
+    ### END SOLUTION
 
 
 def make_fooling_image(X: torch.Tensor, target_y: int, model: nn.Module, learning_rate: float = 1.0,
@@ -70,8 +71,8 @@ def make_fooling_image(X: torch.Tensor, target_y: int, model: nn.Module, learnin
         (g,) = torch.autograd.grad(scores[0, target_y], X_fooling)  # (1, 3, H, W)
         X_fooling = (X_fooling + learning_rate * g / g.norm()).detach()
         iterations += 1
-    ### END SOLUTION
     return X_fooling.detach(), iterations
+    ### END SOLUTION
 
 
 def class_visualization_update_step(img: torch.Tensor, model: nn.Module, target_y: int,
@@ -98,8 +99,8 @@ def class_visualization_update_step(img: torch.Tensor, model: nn.Module, target_
     (grad,) = torch.autograd.grad(objective, x)  # (1, 3, H, W)
     with torch.no_grad():
         img.add_(learning_rate * grad)
-    ### END SOLUTION
     return float(objective.detach())
+    ### END SOLUTION
 
 
 # ----------------------------------------------------------------------------- provided helpers

@@ -1,8 +1,8 @@
 """DANN: the gradient reversal layer, its lambda schedule, the three networks, the loss,
-the training steps (baseline and DANN) and pseudo-labelling.
+the training steps (baseline and DANN) and pseudo-labelling (practical 3-c).
 
-Student file: fill in the solution regions. The grader calls these by name. Schedules are
-explicit arguments, never state hidden in a layer.
+Student file: write each part between its ``YOUR CODE`` markers. The grader calls these by
+name, with these signatures. Schedules are explicit arguments, never state hidden in a layer.
 """
 import math
 
@@ -19,7 +19,7 @@ class GradientReversalFunction(torch.autograd.Function):
         """
         Args:
             x: Tensor of any shape, e.g. features (N, 2352).
-            lambd: float >= 0, the reversal strength.
+            lambd: float, the reversal strength.
         Returns:
             Tensor equal to ``x``, same shape.
         """
@@ -180,8 +180,9 @@ def dann_loss(class_logits: torch.Tensor, labels: torch.Tensor, domain_logits: t
 
 
 def pseudo_label_loss(target_logits: torch.Tensor, threshold: float = 0.9) -> tuple[torch.Tensor, torch.Tensor]:
-    """Self-training on target images: cross-entropy towards the model's own predictions,
-    only where it is confident (max softmax probability >= threshold).
+    """The pseudo-label loss of a target batch: each image whose largest softmax
+    probability reaches ``threshold`` is given its predicted class as a label, and the loss
+    is the cross-entropy towards those labels, averaged over these images only.
 
     Args:
         target_logits: (Nt, 10), the label classifier on TARGET images.
@@ -228,20 +229,23 @@ def source_only_step(model: DANN, optimizer, x_s: torch.Tensor, y_s: torch.Tenso
 def dann_step(model: DANN, optimizer, x_s: torch.Tensor, y_s: torch.Tensor, x_t: torch.Tensor,
               lambd: float, pseudo_alpha: float = 0.0, threshold: float = 0.9,
               domain_weight: float = 1.0) -> dict:
-    """One DANN step on a source batch and a target batch (the target's labels are unknown).
+    """One DANN step on a source batch and a target batch (the target's labels are unknown):
+    one optimizer step on the loss class_loss + domain_weight * domain_loss
+    + pseudo_alpha * pseudo_loss.
 
     Args:
         model: a :class:`DANN`; optimizer: over all its parameters.
         x_s: source images (Ns, 3, 28, 28); y_s: int64 labels (Ns,); x_t: target images (Nt, 3, 28, 28).
-        lambd: the reversal strength for this step (0 = no reversal; negative = no reversal
-            and the features help the domain classifier).
+        lambd: the factor of the gradient reversal layer for this step, as the training
+            loop chooses it (any real number).
         pseudo_alpha: weight of :func:`pseudo_label_loss` on the target batch (0 = off).
         threshold: confidence threshold of the pseudo-labels.
-        domain_weight: 1 for DANN; 0 trains without the domain loss (pseudo-labelling alone).
+        domain_weight: weight of the domain loss (1 for DANN; 0 trains without it).
     Returns:
-        dict of detached scalar Tensors: "loss", "class_loss", "domain_loss", "domain_acc"
-        (the domain classifier's accuracy on this batch), "source_acc", "pseudo_loss",
-        "pseudo_fraction".
+        dict of detached scalar Tensors: "loss" (the total above), "class_loss",
+        "domain_loss", "domain_acc" (the domain classifier's accuracy on this batch),
+        "source_acc" (the label classifier's on the source batch), "pseudo_loss" and
+        "pseudo_fraction" (0 when pseudo_alpha is 0).
     """
     ### BEGIN SOLUTION
     optimizer.zero_grad(set_to_none=True)
