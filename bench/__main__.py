@@ -396,7 +396,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out-dir", type=Path, default=Path("results/bench"), help="where tables go")
     parser.add_argument("--iterations", type=int, default=300, help="gan, dann: iterations of the short comparison")
     parser.add_argument("--full", action="store_true",
-                        help="gan: also time both 5-epoch runs in full (about 10 minutes on 2 cores); "
+                        help="gan: also time both 5-epoch runs in full (about ten minutes on a laptop CPU); "
                              "dann: also the default command for one epoch, with and without --channels-last, then the "
                              "plain loop again (about 2 minutes more)")
     parser.add_argument("--per-class", type=int, default=50,

@@ -48,11 +48,9 @@ QUICK = {"per_class": 8, "epochs": 1, "pca": (4, 16, 32)}
 
 def decoding_workers(args) -> int:
     """DataLoader processes decoding images: --workers, else none on a CPU and half the cores
-    on a GPU. On a CPU the network's threads use every core (a worker that preempts one of
-    them probably stalls them all), while decoding costs 1.3 ms per image against about 35 ms
-    for EfficientNet-Lite0 (more for VGG16). ``python -m bench features`` on 2 cores, four runs:
-    0.98, 0.67, 0.90 and 1.08 of the forward pass decoding in the main process, against 0.91,
-    0.69, 0.73 and 0.90 with one worker. On a GPU, workers decode while it computes."""
+    on a GPU. On a CPU the network's threads use every core, while decoding costs a few
+    percent of the network's time, so a worker gains nothing there; on a GPU, workers decode
+    while it computes."""
     if args.workers is not None:
         return args.workers
     return 0 if args.device.type == "cpu" else max(1, (os.cpu_count() or 2) // 2)
@@ -109,8 +107,10 @@ def per_class(args) -> int | None:
 
 
 def result_path(args, kind: str, suffix: str, layer: str | None = None) -> Path:
-    """``OUT_DIR/KIND_MODEL[_LAYER][_crop].SUFFIX``: runs with --crop never overwrite the others."""
+    """``OUT_DIR/KIND_MODEL[_LAYER][_crop][_random].SUFFIX``: runs with --crop or with random
+    weights never overwrite the others."""
     parts = [kind, args.model] + ([layer] if layer else []) + (["crop"] if getattr(args, "crop", False) else [])
+    parts += ["random"] if getattr(args, "random_weights", False) else []
     return Path(args.out_dir) / ("_".join(parts) + suffix)
 
 

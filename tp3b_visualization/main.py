@@ -41,13 +41,9 @@ log = logging.getLogger("tp3b_visualization")
 # hourglass, wine bottle, snail, tabby cat.
 CLASSES = ("tarantula", "gorilla", "hourglass", "wine bottle", "snail", "tabby")
 SWEEPS = {"l2_reg": (1e-7, 1e-5, 1e-3, 1e-1, 1.0), "lr": (1.0, 5.0, 10.0), "iterations": (100, 200, 400)}
-# What --precision bf16 (class visualization only) was measured to change on a 2-core CPU with
-# AVX512-BF16: 'bench --model vgg16' 0.33x the plain loop's time (fp32: 0.84x); on the pretrained
-# EfficientNet-Lite0, 6 classes x 2 seeds, the final images' target probability under the fp32
-# network: mean 0.88 against 0.97 in fp32, worst 0.19 against 0.88.
-BF16_MEASURED = ("class visualization only; measured on a 2-core CPU: VGG16 0.33x the plain loop's time "
-                 "(fp32 0.84x); pretrained EfficientNet-Lite0, 6 classes x 2 seeds: mean target probability "
-                 "0.88 against 0.97 in fp32")
+# What --precision bf16 changes, for its help.
+BF16_EFFECT = ("class visualization only: the frozen network stored in bfloat16, faster on such hardware, at "
+               "the cost of less convincing images (the target's probability falls)")
 QUICK = {"fool_images": 4, "iterations": 10, "classes": 2, "sweep_values": 2}
 
 
@@ -71,8 +67,7 @@ def load_model(name: str, device, random_weights: bool = False,
     """A frozen ImageNet network on ``device`` and its normalisation ``(model, mean, std)``;
     with ``precision`` bf16, a :class:`Bfloat16Network`."""
     model, mean, std = load_frozen(name, pretrained=not random_weights)
-    # channels_last: the layout oneDNN and cuDNN convolve fastest (VGG16's image-gradient step
-    # 0.78x the time of the default layout on a 2-core CPU); results change only by rounding.
+    # channels_last: the layout oneDNN and cuDNN convolve fastest; results change only by rounding.
     model = model.to(device, memory_format=torch.channels_last)
     return (Bfloat16Network(model) if precision == "bf16" else model), mean, std
 
@@ -520,7 +515,7 @@ def build_parser():
         g.add_argument("--max-jitter", type=int, default=16, help="largest random shift, in pixels")
 
     def precision(p):  # not on bench, which times fp32 and bf16 side by side
-        cli.precision_option(p, BF16_MEASURED)
+        cli.precision_option(p, BF16_EFFECT)
 
     def image_files(p):
         p.add_argument("--image", type=Path, action="append", metavar="FILE",

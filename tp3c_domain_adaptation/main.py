@@ -11,10 +11,8 @@ Each training run writes runs/NAME/ under --out-dir (metrics.json, curves.png,
 model.pt, config.json) and updates summary.md/summary.json/summary.png, the table of MNIST
 and MNIST-M test accuracies of every run made so far. The target domain's labels are used
 for evaluation only: never in a loss, never to pick a model (the final model is reported).
-
-Measured on a 2-core CPU, full datasets, defaults (20 epochs, gradient norm clipped to 5),
-seed 0: 'dann' about 14 minutes (40 s per epoch), MNIST-M 0.822 (0.784 in a rerun) against 0.600 for the
-baseline; 'all' about 1.5 hours. A GPU is used automatically when there is one.
+On a laptop CPU 'dann' takes a quarter of an hour and 'all' an hour and a half; a GPU, used
+automatically when there is one, takes minutes.
 """
 import argparse
 import logging
@@ -66,12 +64,8 @@ class Domains:
     union of the two training sets.
 
     The default is the default layout in fp32. channels_last (``--channels-last``) makes the
-    steps faster and changes the arithmetic by rounding only, but the default 'dann' run,
-    seed 0, ended at MNIST-M 0.663 in it, with the domain classifier winning (0.973), against
-    0.784 in the default layout. Seeds 1-3 in channels_last gave 0.797, 0.802 and 0.763
-    (seeds 1-2 in the default layout: 0.770, 0.760): the layout does not make DANN worse on
-    average, it moves single runs, and the default command's seed 0 is one that it moves
-    down. bf16 autocast would move the arithmetic further still."""
+    steps faster and changes the arithmetic by rounding only, which is enough to move a single
+    DANN run by several points of accuracy, either way."""
 
     def __init__(self, args):
         limit = QUICK["limit"] if args.quick else None
@@ -133,10 +127,8 @@ class ClippedSGD(torch.optim.SGD):
 def evaluate(model: DANN, domains: Domains, images: torch.Tensor, labels: torch.Tensor,
              batch: int = 256) -> dict:
     """Label accuracy, the domain classifier's outputs, the share of the most predicted class
-    and the share of features that are zero for every image (dead units).
-
-    Batches of 256: 2,000 test images took 0.25 s against 0.48 s in batches of 1,000 on a
-    2-core CPU."""
+    and the share of features that are zero for every image (dead units), in batches of 256
+    (faster than larger ones on a CPU)."""
     model.eval()
     correct, target_votes, counts, alive = 0, 0, torch.zeros(10), None
     for i in range(0, len(images), batch):
@@ -445,14 +437,13 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gamma", type=cli.positive_float, default=10.0, help="lambda(p) = 2/(1+exp(-gamma p)) - 1 (10 in the paper)")
     g.add_argument("--clip", type=cli.non_negative_float, default=5.0,
                    help="clip the global gradient norm to this before each step (0: off); without it "
-                        "DANN can diverge to a constant prediction (see the README)")
+                        "DANN can diverge to a constant prediction")
     g.add_argument("--domain-hidden", type=cli.positive_int, default=100, help="hidden units of the domain classifier")
     g.add_argument("--threshold", type=cli.open_unit, default=0.9, help="confidence needed for a pseudo-label")
     g.add_argument("--channels-last", action="store_true",
-                   help="convolve in the channels_last layout: faster steps (0.43-0.62x the plain loop's time "
-                        "on a 2-core CPU, against 0.65-0.83x), the same arithmetic up to rounding; but DANN's "
-                        "outcome moves with rounding: 'dann' seeds 0-3 gave MNIST-M 0.663, 0.797, 0.802, "
-                        "0.763 with it, against 0.784, 0.770, 0.760 (seeds 0-2) without")
+                   help="convolve in the channels_last layout: faster steps, the same arithmetic up to "
+                        "rounding; a DANN run moves with rounding, so a run in this layout differs from one "
+                        "without it, by several points of accuracy either way")
     g.add_argument("--evals-per-epoch", type=cli.positive_int, default=4, help="test evaluations per epoch (curves)")
     g.add_argument("--eval-images", type=cli.positive_int, default=2000,
                    help="test images per domain in those evaluations (the final one uses all)")

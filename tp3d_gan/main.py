@@ -112,7 +112,7 @@ def build(args, conditional: bool):
     if not args.default_init:
         G.apply(weights_init)
         D.apply(weights_init)
-    # channels_last: the layout oneDNN and cuDNN convolve fastest (0.76x the step time here).
+    # channels_last: the layout oneDNN and cuDNN convolve fastest; results change only by rounding.
     return (G.to(args.device, memory_format=torch.channels_last),
             D.to(args.device, memory_format=torch.channels_last))
 
@@ -352,23 +352,21 @@ def add_training_options(p, conditional: bool = False) -> None:
                    help="final samples: scored, and saved to samples.npy")
     p.add_argument("--name", default="cgan" if conditional else "dcgan",
                    help="run name: outputs go to OUT_DIR/NAME/")
-    cli.precision_option(p, "measured on a 2-core CPU with AVX512-BF16, seed 0: as fast to the quality bar "
-                            "(156.8 s against 158.1 s) and a worse generator at the end (Fréchet distance 128.6 "
-                            "against 58.5)")
+    cli.precision_option(p, "faster steps on such hardware, but not sooner to the quality bar, and a worse "
+                            "generator at the end")
 
 
 def build_parser():
     parser, sub = cli.make_parser("tp3d_gan", __doc__, default_command="train")
     p = cli.add_command(sub, "train", train, "train the DCGAN: the course's settings by default "
-                        "(5 epochs on the 60,000 digits: about 3.5 minutes on a 2-core CPU)")
+                        "(5 epochs on the 60,000 digits: a few minutes on a laptop CPU)")
     add_training_options(p)
     p = cli.add_command(sub, "cgan", cgan, "train the conditional DCGAN (class x style grid, "
-                        "label accuracy): about 32 minutes on a 2-core CPU (0.8 s per iteration)")
+                        "label accuracy): about half an hour on a laptop CPU, minutes on a GPU")
     add_training_options(p, conditional=True)
     p = cli.add_command(sub, "experiment", experiment, "run experiments of the practical: "
-                        + ", ".join(EXPERIMENTS) + ", or all (about 3 hours on a 2-core CPU: "
-                        "ngf256 and ndf256 take 1 and 2.6 s per iteration; most others 45 s "
-                        "per epoch)")
+                        + ", ".join(EXPERIMENTS) + ", or all (hours on a laptop CPU, where the wide "
+                        "networks of ngf256 and ndf256 are slow; minutes each on a GPU)")
     add_training_options(p)
     p.add_argument("names", nargs="+", metavar="NAME", help="experiments to run, or all")
     p.add_argument("--epochs-override", type=int, default=None,
