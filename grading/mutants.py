@@ -160,6 +160,10 @@ MUTANTS = [
     Mutant("source_only_step without zero_grad", D,
            "    optimizer.zero_grad(set_to_none=True)\n    logits = model.classifier(model.features(x_s))",
            "    logits = model.classifier(model.features(x_s))", ("tp3c.source_only_step",)),
+    Mutant("source_only_step evaluates in eval mode and stays there", D,
+           "    optimizer.zero_grad(set_to_none=True)\n    logits = model.classifier(model.features(x_s))",
+           "    model.eval()\n    optimizer.zero_grad(set_to_none=True)\n    logits = model.classifier(model.features(x_s))",
+           ("tp3c.source_only_step",)),
     Mutant("dann_step ignores domain_weight", D, "loss = class_loss + domain_weight * domain_loss",
            "loss = class_loss + domain_loss", ("tp3c.dann_step",)),
     Mutant("dann_step ignores the pseudo-label threshold", D,
@@ -228,6 +232,10 @@ MUTANTS = [
            ("tp3d.short_training", "tp3d.train_step")),
     Mutant("train_step ignores the loss option", DC, "    loss_G = generator_loss(fake_out2, loss)",
            "    loss_G = generator_loss(fake_out2)", ("tp3d.train_step",)),
+    Mutant("train_step leaves G in eval mode (to draw its samples)", DC,
+           "    z = sample_noise(real.shape[0], nz, device=real.device)\n    fake = G(z)",
+           "    z = sample_noise(real.shape[0], nz, device=real.device)\n    G.eval()\n    fake = G(z)",
+           ("tp3d.train_step",)),
     Mutant("train_step forgets G's zero_grad", DC, "    opt_G.zero_grad(set_to_none=True)\n    fake_out2 = D(fake)  # D after",
            "    fake_out2 = D(fake)  # D after", ("tp3d.train_step",)),
     # 3-d: conditional DCGAN
@@ -268,15 +276,8 @@ VARIANTS = [
             nn.Flatten(),  # (N, 2352)
         )""", """        self.conv1 = nn.Conv2d(3, 32, 5, padding=2)
         self.conv2 = nn.Conv2d(32, 48, 5, padding=2)"""),
-             ("""        return self.net(x)
-        ### END SOLUTION
-
-
-class LabelClassifier""", """        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+             ("        return self.net(x)\n", """        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
         return x.view(x.size(0), -1)
-        ### END SOLUTION
-
-
-class LabelClassifier"""))),
+"""))),
 ]

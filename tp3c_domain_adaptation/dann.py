@@ -2,7 +2,9 @@
 the training steps (baseline and DANN) and pseudo-labelling (practical 3-c).
 
 Student file: write each part between its ``YOUR CODE`` markers. The grader calls these by
-name, with these signatures. Schedules are explicit arguments, never state hidden in a layer.
+name, with these signatures. Build each layer that holds weights from a ``torch.nn`` module
+(``nn.Conv2d``, ``nn.Linear``): the checks read their settings; activations and pooling may
+be modules or functions. Schedules are explicit arguments, never state hidden in a layer.
 """
 import math
 

@@ -2,8 +2,10 @@
 (practical 3-d, section 2).
 
 Student file: write each part between its ``YOUR CODE`` markers. The grader calls these
-by name, with these signatures. The discriminator's output follows ``dcgan.D_OUTPUT``
-(logits, or probabilities after a Sigmoid), and the losses of ``dcgan.py`` are reused.
+by name, with these signatures. Build each layer that holds weights from a ``torch.nn``
+module: the checks read their settings; activations may be modules or functions. The
+discriminator's output follows ``dcgan.D_OUTPUT`` (logits, or probabilities after a
+Sigmoid), and the losses of ``dcgan.py`` are reused.
 """
 import torch
 import torch.nn as nn

@@ -2,7 +2,9 @@
 losses and one training step (practical 3-d, section 1).
 
 Student file: write each part between its ``YOUR CODE`` markers. The grader calls these
-functions and classes by name, with these signatures.
+functions and classes by name, with these signatures. Build each layer that holds weights
+from a ``torch.nn`` module (``nn.Conv2d``, ``nn.BatchNorm2d``, ...): the checks read their
+settings; activations may be modules or functions.
 
 The discriminator ends either with a Sigmoid, as in the course (it returns probabilities
 and the losses are binary cross-entropies of probabilities), or without one (it returns

@@ -207,7 +207,7 @@ def _tiny_step(kind, x_s, y_s, x_t, kwargs, lr, seed):
     else:
         stats = dann.dann_step(model, opt, x_s, y_s, x_t, **kwargs)
     return start, {k: v.detach().clone() for k, v in model.named_parameters()}, \
-        {k: float(v) for k, v in stats.items()}
+        {k: float(v) for k, v in stats.items()}, model.training
 
 
 def _tiny_forward(p, x, lambd):
@@ -243,7 +243,8 @@ def _after_sgd(start: dict, loss, lr: float) -> dict:
        "nothing else, and what it reports", points=1, timeout=30, tests=("source_only_step",))
 def source_only_step_update():
     x_s, y_s, _ = _batches(8, seed=4, size=2)
-    start, end, stats = run(_tiny_step, "source", x_s, y_s, None, {}, 0.5, 0)
+    start, end, stats, training = run(_tiny_step, "source", x_s, y_s, None, {}, 0.5, 0)
+    expect(training, "source_only_step must leave the model in train mode")
     params = {k: v.clone().requires_grad_(True) for k, v in start.items()}
     logits, _ = _tiny_forward(params, x_s, 0.0)
     loss = -F.log_softmax(logits, dim=1).gather(1, y_s[:, None]).mean()  # the cross-entropy
@@ -269,7 +270,8 @@ def dann_step_update():
     x_s, y_s, (x_t,) = _batches(8, seed=5, size=2)
     for kwargs in STEPS:
         what = f"dann_step({', '.join(f'{k}={v}' for k, v in kwargs.items())}) on a tiny model, SGD lr 0.5"
-        start, end, stats = run(_tiny_step, "dann", x_s, y_s, x_t, kwargs, 0.5, 1)
+        start, end, stats, training = run(_tiny_step, "dann", x_s, y_s, x_t, kwargs, 0.5, 1)
+        expect(training, f"{what}: the model must be left in train mode")
         params = {k: v.clone().requires_grad_(True) for k, v in start.items()}
         lambd = kwargs["lambd"]
         class_s, dom_s = _tiny_forward(params, x_s, lambd)

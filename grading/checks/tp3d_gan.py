@@ -296,6 +296,8 @@ def check_gan_step(conditional: bool, name: str) -> None:
         got = run(_gan_step, conditional, real, labels, nz, loss, lrs, 0, kind)
         what = f"{name}(..., loss={loss!r}) on tiny linear networks with SGD"
         expect(len(got["G_seen"]) >= 1, f"{what}: G was never called")
+        expect(got["training"] == [True, True], f"{what}: G and D must be left in train mode "
+               f"(G.training, D.training = {got['training']})")
         z1, y1 = got["G_seen"][0]
         expect_shape(z1, (6, nz, 1, 1), f"{what}: the latent batch given to G")
         start = {k: v.clone().requires_grad_(True) for k, v in got["start"].items()}
