@@ -348,7 +348,8 @@ def extract(args) -> dict:
 
 
 def svm(args) -> dict:
-    """Question 6: LinearSVC(C) on the training features, accuracy on the test features."""
+    """The SVM of section 2.3 (questions 6 and 10): LinearSVC(C) on the training features,
+    accuracy on the test features."""
     layer = check_layer(args.model, args.layer)
     Xtr, ytr, Xte, yte = both(args, args.model, layer)
     start = time.perf_counter()
