@@ -59,19 +59,21 @@ def unwritten(text: str) -> list[str]:
     return STUB.findall(text)
 
 
-def answered_cells(notebook: Path) -> int:
-    """How many answer cells of a notebook hold an answer (0 if it is not a notebook)."""
+def notebook_answers(notebook: Path) -> list[tuple[str, str]]:
+    """``(question, answer)`` for each answer cell of a notebook that holds an answer (none
+    if it is not a notebook)."""
     try:
         cells = json.loads(notebook.read_text())["cells"]
     except (OSError, ValueError, KeyError, TypeError):
-        return 0
-    count = 0
+        return []
+    found = []
     for cell in cells:
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
-        if cell.get("metadata", {}).get("rdfia", {}).get("answer") and UNANSWERED not in source and source.strip():
-            count += 1
-    return count
+        key = cell.get("metadata", {}).get("rdfia", {}).get("answer")
+        if key and source.strip() and UNANSWERED not in source:
+            found.append((str(key), source.strip()))
+    return found
 
 
 def handin(target: str = "all", root: Path = ROOT, out: Path | None = None) -> tuple[Path, list[str]]:
@@ -85,7 +87,7 @@ def handin(target: str = "all", root: Path = ROOT, out: Path | None = None) -> t
     practicals = PRACTICALS if target == "all" else (resolve_practical(target),)
     files = [f for f in manifest["student_files"] if f.split("/")[0] in practicals]
     files += [ANSWERS] + [f for f in manifest.get("notebooks", [])
-                          if Path(f).stem in practicals and answered_cells(root / f)]
+                          if Path(f).stem in practicals and notebook_answers(root / f)]
     out = Path(out or root / ("handin.zip" if target == "all" else f"handin_{practicals[0]}.zip"))
     warnings = []
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:

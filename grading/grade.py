@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from grading.check import ANSWERS, summary
+from grading.check import ANSWERS, notebook_answers, summary
 from grading.registry import PRACTICALS, Check, by_practical, select
 from grading.release import REPO, release
 from grading.runner import Limits, grader_copy, namespaces_available, run_checks
@@ -100,8 +100,6 @@ NOTEBOOK_LIMIT = 50 << 20  # bytes of a notebook read for its answer cells
 def collect_answers(submitted: Path) -> dict[str, str]:
     """``{file name: Markdown}``: the submission's ``ANSWERS.md``, and the answer cells of each
     notebook handed in (``answers_<notebook>.md``)."""
-    from grading.edition import notebook_answers
-
     answers = {}
     found = _find(submitted, ANSWERS)
     if found is not None and not found.is_symlink():
@@ -109,8 +107,9 @@ def collect_answers(submitted: Path) -> dict[str, str]:
     for nb in sorted(submitted.rglob("*.ipynb")):
         if nb.is_file() and not nb.is_symlink() and nb.stat().st_size <= NOTEBOOK_LIMIT \
                 and ".ipynb_checkpoints" not in nb.parts:
-            text = notebook_answers(nb)
-            if text:
+            found = notebook_answers(nb)
+            if found:
+                text = "\n".join(f"## {key}\n\n{answer}\n" for key, answer in found)
                 answers[f"answers_{nb.stem}.md"] = text[:ANSWERS_LIMIT]
     return answers
 

@@ -120,8 +120,7 @@ def trace_probe(module_name, class_name, args, kwargs, inputs, mode, seed):
         for h in hooks:
             h.remove()
     return {"calls": calls, "output": out.detach() if torch.is_tensor(out) else None,
-            "parameters": sum(p.numel() for p in net.parameters()),
-            "modules": sorted(set(names.values()))}
+            "parameters": sum(p.numel() for p in net.parameters())}
 
 
 # ----------------------------------------------------------------------------- in the grader
@@ -173,7 +172,6 @@ class Cursor:
 
     def try_take(self, call: dict) -> tuple[bool, str | None]:
         """Take ``call`` if it is this branch's next layer: (taken, why not, when close)."""
-        why = None
         for value, skipped in self.pending():
             j = self.i + skipped
             while j < len(self.ops) and self.ops[j].optional and self.ops[j].kind != call["type"]:
@@ -190,7 +188,7 @@ class Cursor:
                 return False, f"{self.name}: {_shown(call)} does not compute {op.describe()}"
             self.value, self.i, self.last = call["output"], j + 1, _shown(call)
             return True, None
-        return False, why
+        return False, None
 
     def finish(self) -> list:
         """The values the branch may end with: its remaining parameter-free ops applied."""
@@ -199,7 +197,7 @@ class Cursor:
             if op.kind in PARAMETRIC:
                 break
             value = op.apply(value)
-            ends = [value] + ([e for e in ends] if op.optional else [])
+            ends = [value] + (ends if op.optional else [])
         return ends
 
 

@@ -17,7 +17,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from grading.registry import PRACTICALS
+from grading.registry import PRACTICALS, select
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -198,8 +198,6 @@ def release(out: Path, repo: Path = REPO, force: bool = False) -> dict:
 def _in_handout_order(files: dict) -> dict:
     """The student files by practical, each practical's in the order of the first question
     whose checks test one of their functions."""
-    from grading.registry import select
-
     first = {}
     for c in select("all", include_hidden=True):
         for name in c.tests:

@@ -203,6 +203,7 @@ def formats(n: str) -> list[str]:
 def test_nothing_of_the_instructors_reaches_the_release(student_release):
     """Rules that any new leak breaks, over the whole release (documents, notebooks, student
     files, the code of the checks, their titles and messages)."""
+    import torch.nn as nn
     import torchvision
 
     files = released_files(student_release)
@@ -226,7 +227,7 @@ def test_nothing_of_the_instructors_reaches_the_release(student_release):
     # 2. No result reported in the instructor's pages, no VGG16 count (question 1's answer).
     vgg = torchvision.models.vgg16(weights=None)
     counts = [sum(p.numel() for p in vgg.parameters()),
-              sum(p.numel() for m in vgg.modules() if isinstance(m, torch_linear()) for p in m.parameters())]
+              sum(p.numel() for m in vgg.modules() if isinstance(m, nn.Linear) for p in m.parameters())]
     patterns = [re.escape(f) for n in sorted(result_numbers()) for f in formats(n)]
     patterns += [sep.join(re.escape(g) for g in f"{c:,}".split(",")) for c in counts for sep in (",", "_", " ", "")]
     numbers = re.compile(r"(?<![\w.,])(" + "|".join(patterns) + r")(?![\w%]|[.,]\d)")
@@ -246,12 +247,6 @@ def test_nothing_of_the_instructors_reaches_the_release(student_release):
         problems += [f"{f.relative_to(student_release)} names the hidden check {c.id}"
                      for f, text in texts.items() if c.id in text]
     assert not problems, "\n".join(problems)
-
-
-def torch_linear():
-    import torch.nn as nn
-
-    return nn.Linear
 
 
 # ----------------------------------------------------------------------------- the student README's commands

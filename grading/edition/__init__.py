@@ -48,10 +48,18 @@ def load_questions(practical: str, repo: Path) -> dict:
     return data
 
 
+def docstring(path: Path) -> str:
+    """The module docstring of a Python file ("" when it has none)."""
+    return ast.get_docstring(ast.parse(path.read_text())) or ""
+
+
+def first_paragraph(text: str) -> str:
+    return " ".join(text.split("\n\n")[0].split())
+
+
 def short_name(practical: str, repo: Path) -> str:
-    """"3-a transfer learning ...": the first line of the practical's package docstring."""
-    doc = ast.get_docstring(ast.parse((repo / practical / "__init__.py").read_text())) or practical
-    return doc.split("\n\n")[0].removeprefix("Practical ").rstrip(".")
+    """"3-a: transfer learning ...": the first paragraph of the practical's package docstring."""
+    return first_paragraph(docstring(repo / practical / "__init__.py")).removeprefix("Practical ").rstrip(".")
 
 
 def question_heading(q: dict) -> str:
@@ -144,28 +152,10 @@ def readme_md(manifest: dict, repo: Path) -> str:
 
 def manifest_example(manifest: dict) -> str:
     """The stub of the first function of the first student file, as students see it."""
-    from grading.release import END_MARK, START_MARK
+    from grading.release import stub
 
     rel, info = next(iter(manifest["student_files"].items()))
-    name = info["functions"][0]
-    return "\n".join(["    " + START_MARK.format(name=name), f'    raise NotImplementedError("{name} ({rel})")',
-                      "    " + END_MARK])
-
-
-def notebook_answers(path: Path) -> str:
-    """The answers written in a notebook's answer cells (Markdown), or "" when there are none."""
-    import nbformat
-
-    try:
-        nb = nbformat.read(str(path), as_version=4)
-    except Exception:  # not a notebook: nothing to read
-        return ""
-    parts = []
-    for cell in nb.cells:
-        key = cell.get("metadata", {}).get("rdfia", {}).get("answer")
-        if key and cell.source.strip() and UNANSWERED not in cell.source:
-            parts += [f"## {key}", "", cell.source.strip(), ""]
-    return "\n".join(parts)
+    return "\n".join(stub("    ", info["functions"][0], rel))
 
 
 def write(out: Path, manifest: dict, repo: Path) -> None:

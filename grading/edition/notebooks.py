@@ -5,7 +5,6 @@ Cells: the setup (on Colab: unzip the release and install its requirements), one
 the file the checks read), the public checks, the quick demo and its figures, the
 handout's questions each followed by an answer cell, and the hand-in.
 """
-import ast
 import json
 from pathlib import Path
 
@@ -53,20 +52,13 @@ if IN_COLAB:  # a local copy already has its virtual environment (see README.md)
 """
 
 
-def _docstring(path: Path) -> str:
-    return ast.get_docstring(ast.parse(path.read_text())) or ""
-
-
-def _first_paragraph(text: str) -> str:
-    return " ".join(text.split("\n\n")[0].split())
-
-
 def notebook_cells(out: Path, practical: str, manifest: dict, repo: Path) -> list[tuple[str, str, dict]]:
     """The cells ``(kind, source, metadata)`` of a practical's notebook."""
-    from grading.edition import DEMOS, load_questions, question_body, question_heading, short_name
+    from grading.edition import (DEMOS, docstring, first_paragraph, load_questions, question_body,
+                                 question_heading, short_name)
 
     name = short_name(practical, repo)
-    purpose = _first_paragraph(_docstring(out / practical / "main.py")).split(": ", 1)[-1]
+    purpose = first_paragraph(docstring(out / practical / "main.py")).split(": ", 1)[-1]
     purpose = purpose[:1].upper() + purpose[1:]
     mine = [f for f in manifest["student_files"] if f.split("/")[0] == practical]
     commands, figures = DEMOS[practical]
@@ -88,7 +80,7 @@ def notebook_cells(out: Path, practical: str, manifest: dict, repo: Path) -> lis
         info = manifest["student_files"][rel]
         functions = ", ".join(f"`{f}`" for f in info["functions"])
         cells += [
-            ("markdown", f"## `{rel}`\n\n{_first_paragraph(_docstring(out / rel))}\n\n"
+            ("markdown", f"## `{rel}`\n\n{first_paragraph(docstring(out / rel))}\n\n"
                          f"To write: {functions}. Running the cell saves it to `{rel}`, replacing that "
                          "file: work either in this cell or in the file, not in both.", {}),
             ("code", f"%%writefile {rel}\n" + (out / rel).read_text(), {}),
