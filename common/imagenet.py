@@ -2,7 +2,8 @@
 
 ``imagenet_val_25.npz`` holds ``X`` uint8 (25, 224, 224, 3), ``y`` int (25,) and
 ``label_map``, a dict class index -> class name (999 of the 1,000 classes). It lives in the
-data folder (``--data-dir`` or ``$RDFIA_DATA_DIR``).
+data folder (``--data-dir`` or ``$RDFIA_DATA_DIR``), into which it is downloaded from the
+course's site (or ``$RDFIA_DATA_MIRROR``) when missing, and checked by its SHA-256.
 
 :func:`to_tensor_batch` turns uint8 images into the normalised float batch a network takes,
 and :func:`deprocess` undoes it for display. Pass the statistics of the network in use:
@@ -19,12 +20,13 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from common.download import RESOURCES, obtain
 from common.errors import DataError, UserError
 
 log = logging.getLogger(__name__)
 
 IMAGENET_VAL_25_FILE = "imagenet_val_25.npz"
-IMAGENET_VAL_25_URL = "http://cs231n.stanford.edu/imagenet_val_25.npz"
+IMAGENET_VAL_25_URL = RESOURCES["imagenet_val_25"].url
 
 
 def imagenet_val_25_path(data_dir: str | Path) -> Path:
@@ -33,11 +35,14 @@ def imagenet_val_25_path(data_dir: str | Path) -> Path:
     return data_dir if data_dir.suffix == ".npz" else data_dir / IMAGENET_VAL_25_FILE
 
 
-def load_imagenet_val_25(data_dir: str | Path) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+def load_imagenet_val_25(data_dir: str | Path, *,
+                         download: bool = True) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     """Load the 25 ImageNet validation images.
 
     Args:
         data_dir: the data folder holding ``imagenet_val_25.npz``.
+        download: when the file is absent, download it into a writable ``data_dir``
+            (:mod:`common.download`) instead of stopping.
 
     Returns:
         X: uint8 array (25, 224, 224, 3), RGB images.
@@ -46,14 +51,15 @@ def load_imagenet_val_25(data_dir: str | Path) -> tuple[np.ndarray, np.ndarray, 
             so compare predictions with ``y``, not through ``label_map``).
 
     Raises:
-        DataError: the file is missing or corrupt.
+        DataError: the file is missing (and was not downloaded) or corrupt.
     """
     path = imagenet_val_25_path(data_dir)
     if not path.is_file():
-        raise DataError(
-            f"{path} is missing: it holds the 25 ImageNet validation images of CS231n's "
-            f"assignment 3 ({IMAGENET_VAL_25_FILE}, from {IMAGENET_VAL_25_URL}); put it in the "
-            f"data folder given by --data-dir or $RDFIA_DATA_DIR")
+        obtain(RESOURCES["imagenet_val_25"], path, download=download,
+               missing=f"{path} is missing: it holds the 25 ImageNet validation images of CS231n's "
+                       f"assignment 3",
+               how=f"put {IMAGENET_VAL_25_FILE} (from {IMAGENET_VAL_25_URL}) in the data folder "
+                   "given by --data-dir or $RDFIA_DATA_DIR")
     try:
         if not zipfile.is_zipfile(path):  # never unpickle a file that is not an .npz archive
             raise ValueError("not a zip archive")
@@ -61,8 +67,8 @@ def load_imagenet_val_25(data_dir: str | Path) -> tuple[np.ndarray, np.ndarray, 
             X, y, label_map = f["X"], f["y"], f["label_map"].item()
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error,
             pickle.UnpicklingError) as e:
-        raise DataError(f"{path} is corrupt or not {IMAGENET_VAL_25_FILE} ({e}); "
-                        f"download it again from {IMAGENET_VAL_25_URL}") from e
+        raise DataError(f"{path} is corrupt or not {IMAGENET_VAL_25_FILE} ({e}); delete it to "
+                        f"download it again, or replace it with the file from {IMAGENET_VAL_25_URL}") from e
     if (X.dtype != np.uint8 or X.ndim != 4 or X.shape[1:] != (224, 224, 3)
             or y.shape != (len(X),) or not isinstance(label_map, dict)):
         raise DataError(f"{path} is corrupt or not {IMAGENET_VAL_25_FILE}: expected X uint8 "

