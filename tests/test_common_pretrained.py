@@ -16,8 +16,9 @@ import torchvision
 from common.errors import DataError, UserError, WeightsError
 from common.imagenet import deprocess, load_imagenet_val_25, to_tensor_batch
 from common.pretrained import (EFFICIENTNET_LITE0_MEAN, EFFICIENTNET_LITE0_STD, IMAGENET_MEAN,
-                               IMAGENET_STD, _map_by_position, imagenet_categories,
-                               load_efficientnet_lite0, load_torchvision_model, weights_info)
+                               IMAGENET_STD, OFFLINE_MODEL, ExplicitChoice, MissingWeightsError, _map_by_position,
+                               given, imagenet_categories, load_efficientnet_lite0, load_frozen_or_offline,
+                               load_model_option, load_torchvision_model, model_label, model_record, weights_info)
 from tests.conftest import require
 
 # Measured with this loader on imagenet_val_25.npz (the data README measured the same).
@@ -163,6 +164,70 @@ def test_position_mapping_refuses_mismatched_tensors():
         _map_by_position({"_a.weight": torch.ones(3, 4), "_a.bias": torch.ones(4)}, target, Path("f"))
     with pytest.raises(WeightsError, match="tensors"):
         _map_by_position({"_a.weight": torch.ones(4, 3)}, target, Path("f"))
+
+
+# --- EfficientNet-Lite0 in place of a course network whose weights cannot be had ------------
+
+def fallback_notices(caplog, name: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.levelname == "WARNING" and r.getMessage().startswith(f"ImageNet weights of {name} ")]
+
+
+def test_default_network_falls_back_to_efficientnet_lite0_with_one_line(torch_home, no_network, caplog):
+    name, model, mean, std = load_frozen_or_offline("squeezenet1_1")
+    assert name == OFFLINE_MODEL and (mean, std) == (EFFICIENTNET_LITE0_MEAN, EFFICIENTNET_LITE0_STD)
+    assert n_parameters(model) == EFFICIENTNET_LITE0_PARAMETERS
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    (notice,) = fallback_notices(caplog, "squeezenet1_1")
+    assert "\n" not in notice
+    # what is missing, what is used instead, how to get the real thing
+    assert str(torch_home) in notice and "cannot be downloaded" in notice
+    assert "using efficientnet_lite0" in notice
+    assert "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth" in notice
+
+
+def test_a_named_network_that_cannot_be_had_is_a_one_line_error(torch_home, no_network, caplog):
+    with pytest.raises(MissingWeightsError) as err:
+        load_frozen_or_offline("vgg16", fallback=False)
+    message = str(err.value)
+    assert "\n" not in message and "vgg16-397923af.pth" in message and OFFLINE_MODEL in message
+    assert not fallback_notices(caplog, "vgg16")
+
+
+def test_random_weights_and_cached_files_never_fall_back(torch_home, no_network, caplog):
+    name, model, _, _ = load_frozen_or_offline("resnet18", pretrained=False)  # needs no file
+    assert name == "resnet18" and n_parameters(model) == 11_689_512
+    torch_home.mkdir(parents=True)
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), torch_home / "resnet18-f37072fd.pth")
+    assert load_frozen_or_offline("resnet18")[0] == "resnet18"
+    (torch_home / "resnet18-f37072fd.pth").write_bytes(b"corrupt")  # a broken file is the user's to fix
+    with pytest.raises(WeightsError, match="delete it") as err:
+        load_frozen_or_offline("resnet18")
+    assert not isinstance(err.value, MissingWeightsError)
+    assert not fallback_notices(caplog, "resnet18")
+
+
+def test_model_option_falls_back_once_per_command_and_records_it(torch_home, no_network, caplog):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="squeezenet1_1", action=ExplicitChoice)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args([])
+    assert not given(args, "model")
+    for _ in range(2):  # e.g. two subcommands of "all": the second loads the stand-in at once
+        model, _, _ = load_model_option(args)
+    assert len(fallback_notices(caplog, "squeezenet1_1")) == 1
+    assert n_parameters(model) == EFFICIENTNET_LITE0_PARAMETERS
+    assert model_record(args) == {"model": OFFLINE_MODEL, "fallback_from": "squeezenet1_1", "quick": False}
+    assert model_label(args) == "efficientnet_lite0 (standing in for squeezenet1_1)"
+
+    named = parser.parse_args(["--model", "squeezenet1_1", "--quick"])
+    assert given(named, "model")
+    with pytest.raises(MissingWeightsError, match="squeezenet1_1-b8a52dc0.pth"):
+        load_model_option(named)
+    assert named.model == "squeezenet1_1" and model_record(named) == {"model": "squeezenet1_1", "quick": True}
+    assert model_label(named, reduced=True) == "smoke run (--quick), squeezenet1_1"
 
 
 # --- imagenet_val_25.npz and preprocessing ------------------------------------------------

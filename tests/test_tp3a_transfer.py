@@ -146,25 +146,84 @@ def test_quick_pipeline_on_15_scene_with_the_offline_model(scene, tmp_path, monk
         assert (tmp_path / figure).stat().st_size > 10_000
 
 
-def test_quick_layers_networks_head_predict_activations(scene, tmp_path, no_network, monkeypatch):
+def test_quick_layers_networks_head_predict_activations(scene, tmp_path, no_network, monkeypatch, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no course weights anywhere
     base = ["--quick", "--data-dir", str(scene.parent), "--out-dir", str(tmp_path), "--workers", "0"]
     model = ["--model", "efficientnet_lite0"]
     assert transfer_main.main(["layers", "--layers", "block5", "logits", "--folds", "3"] + model + base) == 0
     layers = json.loads((tmp_path / "layers_efficientnet_lite0.json").read_text())["layers"]
     assert [(r["layer"], r["dim"]) for r in layers] == [("block5", 192), ("logits", 1000)]
-    assert transfer_main.main(["networks", "--networks", "efficientnet_lite0", "resnet18"] + base) == 0
+    # Named networks must all be had; the default list gives a row per missing network.
+    assert transfer_main.main(["networks", "--networks", "efficientnet_lite0", "resnet18"] + base) == 2
+    assert "resnet18-f37072fd.pth" in capsys.readouterr().err
+    assert transfer_main.main(["networks"] + base) == 0
     nets = {r["model"]: r for r in json.loads((tmp_path / "networks.json").read_text())["networks"]}
     assert nets["efficientnet_lite0"]["test_accuracy"] > 0.75
     assert "resnet18-f37072fd.pth" in nets["resnet18"]["error"]  # says which file is missing
-    assert transfer_main.main(["head", "--modes", "frozen"] + model + base) == 0
+    assert "vgg16-397923af.pth" in nets["vgg16"]["error"]
+    # The default network (vgg16) falls back: the head on EfficientNet-Lite0's pool features.
+    assert transfer_main.main(["head", "--modes", "frozen"] + base) == 0
     head = json.loads((tmp_path / "head_efficientnet_lite0.json").read_text())
     assert len(head["test_accuracy"]["frozen"]) == 1
-    assert transfer_main.main(["predict"] + model + ["--out-dir", str(tmp_path)]) == 0
-    top = json.loads((tmp_path / "predict_efficientnet_lite0.json").read_text())["images"][0]["top"]
+    assert (head["model"], head["fallback_from"], head["layer"]) == ("efficientnet_lite0", "vgg16", "pool")
+    assert transfer_main.main(["predict", "--out-dir", str(tmp_path)]) == 0
+    predicted = json.loads((tmp_path / "predict_efficientnet_lite0.json").read_text())
+    top = predicted["images"][0]["top"]
     assert top[0]["name"] in ("tiger cat", "Egyptian cat", "tabby") and len(top) == 5
+    assert predicted["fallback_from"] == "vgg16" and not list(tmp_path.glob("*vgg16*"))
     assert transfer_main.main(["activations", "--model", "vgg16", "--random-weights", "--out-dir", str(tmp_path)]) == 0
     assert (tmp_path / "activations_vgg16.png").stat().st_size > 10_000
+
+
+def fallback_notices(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.levelname == "WARNING" and r.getMessage().startswith("ImageNet weights of vgg16 ")]
+
+
+def test_the_default_command_falls_back_to_efficientnet_lite0_offline(scene, tmp_path, no_network, monkeypatch,
+                                                                       caplog, capsys):
+    """No subcommand, no --model, an empty torch hub cache: svm on EfficientNet-Lite0's pool
+    features instead of VGG16's relu7, said once, recorded and named in every output."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert transfer_main.main(["--per-class", "1", "--workers", "0", "--data-dir", str(scene.parent),
+                               "--out-dir", str(tmp_path)]) == 0
+    (notice,) = fallback_notices(caplog)
+    assert "using efficientnet_lite0" in notice and "pool features stand in for vgg16's relu7" in notice
+    assert "https://download.pytorch.org/models/vgg16-397923af.pth" in notice
+    result = json.loads((tmp_path / "svm_efficientnet_lite0_pool.json").read_text())
+    assert (result["model"], result["fallback_from"], result["layer"]) == ("efficientnet_lite0", "vgg16", "pool")
+    assert result["train"] == result["test"] == 15 and result["dim"] == 1280
+    assert "efficientnet_lite0 (standing in for vgg16) pool" in capsys.readouterr().out
+    assert not list(tmp_path.glob("**/*vgg16*"))
+
+
+@pytest.mark.parametrize("named", [["--model", "vgg16"], ["--layer", "relu6"], ["--model", "vgg16", "--layer", "fc8"]])
+def test_a_named_network_or_layer_without_weights_stops_in_one_line(named, scene, tmp_path, no_network,
+                                                                    monkeypatch, caplog, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    code = transfer_main.main(["svm", *named, "--data-dir", str(scene.parent), "--out-dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("error:") and sum(line.startswith("error:") for line in err) == 1
+    assert "vgg16-397923af.pth" in err[-1] and "efficientnet_lite0" in err[-1]
+    assert not fallback_notices(caplog) and not list(tmp_path.glob("svm_*"))
+
+
+def test_without_data_the_default_command_stops_at_the_data_before_any_network(tmp_path, no_network, monkeypatch,
+                                                                               caplog, capsys):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert transfer_main.main(["--data-dir", str(tmp_path / "empty"), "--out-dir", str(tmp_path)]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "15 Scene train set not found" in err[0]
+    assert not fallback_notices(caplog)
+
+
+def test_help_says_how_the_default_network_falls_back(capsys):
+    assert transfer_main.build_parser().get_default("_default_command") == "svm"
+    with pytest.raises(SystemExit):
+        transfer_main.main(["svm", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "vgg16 falls back to efficientnet_lite0 (its pool features for relu7)" in help_text
+    assert "a network named here, or a --layer/--layers given without it, must be had" in help_text
 
 
 def test_bad_options_are_refused_in_one_line(tmp_path, capsys):

@@ -173,10 +173,22 @@ def test_bench_runs_on_random_weights_offline(tmp_path, no_network, monkeypatch)
     assert set(result["time vs plain loop"]) == set(result["seconds"]) - {"plain loop"}
 
 
-def test_quick_pipeline_on_the_offline_imagenet_model(shared_data, tmp_path):
+def test_quick_pipeline_falls_back_to_the_offline_imagenet_model(shared_data, tmp_path, no_network, monkeypatch,
+                                                                  caplog):
+    """The default command (all) with the default network and an empty torch hub cache:
+    EfficientNet-Lite0 stands in for SqueezeNet, said once, and every output names it."""
     require(shared_data / "imagenet_val_25.npz", "the 25 ImageNet validation images")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no course weights anywhere
     args = ["--quick", "--data-dir", str(shared_data), "--out-dir", str(tmp_path)]
-    assert vis_main.main(["all", "--model", "efficientnet_lite0"] + args) == 0
+    assert vis_main.main(args) == 0
+    notices = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"
+               and r.getMessage().startswith("ImageNet weights of squeezenet1_1 ")]
+    assert len(notices) == 1 and "using efficientnet_lite0" in notices[0]  # once for the six subcommands
+    for name in ("images", "saliency", "fooling", "classviz", "classviz_sweep", "classviz_from_image"):
+        record = json.loads((tmp_path / f"{name}_efficientnet_lite0.json").read_text())
+        assert (record["model"], record["fallback_from"], record["quick"]) == ("efficientnet_lite0",
+                                                                              "squeezenet1_1", True), name
+    assert not list(tmp_path.glob("*squeezenet*"))
     saliency = json.loads((tmp_path / "saliency_efficientnet_lite0.json").read_text())
     # Measured: median centre/border ratio 2.56 on the 18 correctly classified images,
     # 0.8 to 9.2 per image; a map spread evenly over the image gives about 1.
@@ -192,6 +204,27 @@ def test_quick_pipeline_on_the_offline_imagenet_model(shared_data, tmp_path):
         assert (tmp_path / f"{name}_efficientnet_lite0.png").stat().st_size > 10_000, name
     start = json.loads((tmp_path / "classviz_from_image_efficientnet_lite0.json").read_text())["snapshots"]
     assert start[-1]["target_probability"] >= start[0]["target_probability"]
+
+
+def test_a_named_network_without_weights_stops_in_one_line(tmp_path, no_network, monkeypatch, capsys):
+    from PIL import Image
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    Image.fromarray(torch.zeros(32, 32, 3, dtype=torch.uint8).numpy()).save(tmp_path / "black.png")
+    code = vis_main.main(["saliency", "--model", "squeezenet1_1", "--image", str(tmp_path / "black.png"),
+                          "--out-dir", str(tmp_path)])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(err) == 1
+    assert "squeezenet1_1-b8a52dc0.pth" in err[0] and "efficientnet_lite0" in err[0]
+    assert not list(tmp_path.glob("saliency_*"))
+
+
+def test_the_default_command_is_all_and_help_says_how_the_default_network_falls_back(capsys):
+    assert vis_main.build_parser().get_default("_default_command") == "all"
+    with pytest.raises(SystemExit):
+        vis_main.main(["saliency", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "falls back to efficientnet_lite0" in help_text and "a network named here must be had" in help_text
 
 
 def test_every_subcommand_takes_the_network_option():

@@ -4,9 +4,15 @@ Features of a pretrained network (VGG16's relu7 by default) are extracted once p
 (network, layer, preprocessing, split), cached on disk, and fed to a linear SVM; the
 "going further" commands sweep layers, C (cross-validated on the training set only),
 networks and PCA sizes, and train a new 15-way head. --model efficientnet_lite0 runs
-everything offline (the one ImageNet model that installs with the requirements).
+everything offline (the one ImageNet model that installs with the requirements); when
+VGG16's weights are neither in the torch hub cache nor downloadable, the default --model
+falls back to it with a warning (its pooled features stand in for relu7), while a network
+or layer named on the command line never does. Results and figures are named after the
+network that ran.
 
 Run from the repository root, for example:
+  python tp3a_transfer/main.py                 the SVM on relu7 features (the default command, svm)
+  python tp3a_transfer/main.py --quick         the same on 8 images per class (smoke run)
   python tp3a_transfer/main.py params
   python tp3a_transfer/main.py svm --model efficientnet_lite0
 """
@@ -29,7 +35,9 @@ from common.datasets import SCENE15_CLASSES, load_scene15  # noqa: E402
 from common.errors import UserError, WeightsError  # noqa: E402
 from common.plotting import plt, save_figure, save_image_table  # noqa: E402
 from common.imagenet import read_rgb  # noqa: E402
-from common.pretrained import OFFLINE_MODEL, imagenet_categories, load_frozen, load_torchvision_model  # noqa: E402
+from common.pretrained import (OFFLINE_MODEL, ExplicitChoice, MissingWeightsError, given,  # noqa: E402
+                               imagenet_categories, load_frozen, load_model_option, load_torchvision_model,
+                               model_label, model_record, switch_to_offline)
 from common.results import markdown_table, save_json  # noqa: E402
 from tp3a_transfer.features import (VGG16_LAYERS, VGG16_POOLS, accuracy, choose_C, cut_vgg16,  # noqa: E402
                                     extract_features, scene_transform, train_svm)
@@ -147,6 +155,44 @@ def network(args, name: str) -> tuple[nn.Module, tuple, tuple]:
         _LOADED.clear()
         _LOADED[key] = load_frozen(name, pretrained=not args.random_weights)
     return _LOADED[key]
+
+
+def resolve_layers(args, pick) -> list[str]:
+    """The layers ``pick(args)`` chooses for --model, once --model can be had: features
+    cached for both splits, random weights, or weights loaded (kept for the extraction).
+    When the default network's weights cannot be had, EfficientNet-Lite0 stands in (see
+    :func:`common.pretrained.switch_to_offline`) at the layers ``pick`` chooses for it; a
+    --layer or --layers the user gave stops the command instead, as a named --model does."""
+    chosen = pick(args)
+    cached = all(cache_path(args, args.model, layer, split).exists() for layer in chosen for split in ("train", "test"))
+    if cached or args.random_weights:
+        return chosen
+    check_scene15(args)
+    try:
+        network(args, args.model)
+    except MissingWeightsError as e:
+        named_layers = getattr(args, "layer", None) or getattr(args, "layers", None)
+        if named_layers and not given(args, "model"):
+            raise MissingWeightsError(f"{e}; the layers asked for ({', '.join(chosen)}) are {args.model}'s: put its "
+                                      f"weights in place, or choose --model {OFFLINE_MODEL} and its layers "
+                                      f"({', '.join(LAYERS[OFFLINE_MODEL])})", e.info, e.reason) from e
+        requested = args.model
+        switch_to_offline(args, e, f"its {DEFAULT_LAYER[OFFLINE_MODEL]} features stand in for "
+                                   f"{requested}'s {', '.join(chosen)}")
+        chosen = pick(args)
+    return chosen
+
+
+def check_scene15(args) -> None:
+    """Open both 15 Scene splits, so that a missing dataset stops the command with its own
+    message before any network is loaded (or replaced)."""
+    for split in ("train", "test"):
+        load_scene15(args.data_dir, split)
+
+
+def one_layer(args) -> list[str]:
+    """--layer of --model, or the network's default layer (a :func:`resolve_layers` choice)."""
+    return [check_layer(args.model, args.layer)]
 
 
 def scene_loader(args, split: str, mean, std) -> torch.utils.data.DataLoader:
@@ -283,7 +329,7 @@ def predict(args) -> dict:
     """Question 3: top-k ImageNet classes (logit and probability) of image files."""
     from PIL import Image
 
-    model, mean, std = load_frozen(args.model)
+    model, mean, std = load_model_option(args)
     names = imagenet_categories()
     photos = [(Path(p).name, read_rgb(p)) for p in args.images] if args.images else sample_photos()
     prep = scene_transform(True, mean, std)
@@ -292,7 +338,7 @@ def predict(args) -> dict:
         logits = model.to(args.device)(x.to(args.device)).cpu()
     probs = logits.softmax(1)
     top = probs.topk(args.top_k, dim=1)
-    result = {"model": args.model, "images": []}
+    result = {**model_record(args), "images": []}
     titles = []
     for (name, _), p_row, i_row, l_row in zip(photos, top.values, top.indices, logits):
         preds = [{"class": int(i), "name": names[i], "logit": float(l_row[i]), "probability": float(p)}
@@ -300,7 +346,8 @@ def predict(args) -> dict:
         result["images"].append({"image": name, "top": preds})
         print(f"{name}: " + "; ".join(f"{d['name']} {d['probability']:.3f} (logit {d['logit']:.2f})" for d in preds))
         titles.append(f"{name[:20]}\n{preds[0]['name'][:20]} {preds[0]['probability']:.2f}")
-    save_image_table([a for _, a in photos], args.out_dir / f"predict_{args.model}.png", titles=titles, ncols=4)
+    save_image_table([a for _, a in photos], args.out_dir / f"predict_{args.model}.png", titles=titles, ncols=4,
+                     suptitle=f"{model_label(args)}: top-1 ImageNet class")
     save_json(result, args.out_dir / f"predict_{args.model}.json")
     return result
 
@@ -309,7 +356,7 @@ def activations(args) -> dict:
     """Question 4: the maps of the first convolution layer (after its ReLU) for an image."""
     from PIL import Image
 
-    model, mean, std = load_frozen(args.model, pretrained=not args.random_weights)
+    model, mean, std = load_model_option(args, pretrained=not args.random_weights)
     name, image = (args.image.name, read_rgb(args.image)) if args.image else sample_photos()[0]
     x = scene_transform(True, mean, std)(Image.fromarray(image))[None]
     if args.model == "vgg16" or args.model == "alexnet":
@@ -324,14 +371,15 @@ def activations(args) -> dict:
                                                             - maps.amin(dim=(1, 2), keepdim=True)).clamp_min(1e-8)
     path = save_image_table(list(maps.numpy()), args.out_dir / f"activations_{args.model}.png",
                             titles=[str(i) for i in range(len(maps))], ncols=8, cmap="viridis", cell_size=1.4,
-                            suptitle=f"{args.model}: the {len(maps)} maps of the first convolution, {name}")
-    print(f"{args.model}: {len(maps)} activation maps of {name} in {path}")
-    return {"model": args.model, "maps": len(maps), "size": list(maps.shape[1:])}
+                            suptitle=f"{model_label(args)}: the {len(maps)} maps of the first convolution, {name}")
+    print(f"{model_label(args)}: {len(maps)} activation maps of {name} in {path}")
+    return {**model_record(args), "maps": len(maps), "size": list(maps.shape[1:])}
 
 
 def extract(args) -> dict:
     """Extract (and cache) the features of both splits for --model at each --layer."""
-    result, chosen = {}, [check_layer(args.model, layer) for layer in args.layers or [None]]
+    chosen = resolve_layers(args, lambda a: [check_layer(a.model, layer) for layer in a.layers or [None]])
+    result = {}
     extract_missing(args, args.model, chosen)  # several layers: one pass over the images
     for layer in chosen:
         for split in ("train", "test"):
@@ -339,7 +387,7 @@ def extract(args) -> dict:
             X, y = features(args, args.model, layer, split)
             with np.load(path) as f:
                 seconds = float(f["seconds"])
-            result[f"{layer}/{split}"] = {"images": len(y), "dim": int(X.shape[1]), "seconds": seconds,
+            result[f"{layer}/{split}"] = {**model_record(args), "images": len(y), "dim": int(X.shape[1]), "seconds": seconds,
                                           "images_per_second": len(y) / seconds, "cache": str(path)}
             print(f"{args.model} {layer} {split}: {len(y)} images, {X.shape[1]}-d, "
                   f"{len(y) / seconds:.1f} images/s when extracted; cached in {path}")
@@ -350,17 +398,18 @@ def extract(args) -> dict:
 def svm(args) -> dict:
     """The SVM of section 2.3 (questions 6 and 10): LinearSVC(C) on the training features,
     accuracy on the test features."""
-    layer = check_layer(args.model, args.layer)
+    (layer,) = resolve_layers(args, one_layer)
     Xtr, ytr, Xte, yte = both(args, args.model, layer)
     start = time.perf_counter()
     clf = train_svm(Xtr, ytr, args.C, args.seed)
     fit = time.perf_counter() - start
     acc = accuracy(clf, Xte, yte)
-    result = {"model": args.model, "layer": layer, "crop": args.crop, "C": args.C, "train": len(ytr),
+    result = {**model_record(args), "layer": layer, "crop": args.crop, "C": args.C, "train": len(ytr),
               "test": len(yte), "dim": int(Xtr.shape[1]), "test_accuracy": acc, "fit_seconds": fit,
               "train_accuracy": accuracy(clf, Xtr, ytr)}
     save_json(result, result_path(args, "svm", ".json", layer))
-    print(f"{args.model} {layer} ({'centre crop' if args.crop else 'resize'}), LinearSVC C={args.C:g}: "
+    print(f"{model_label(args, reduced=True)} {layer} ({'centre crop' if args.crop else 'resize'}), "
+          f"LinearSVC C={args.C:g}: "
           f"test accuracy {acc:.4f} on {len(yte)} images ({Xtr.shape[1]}-d features, fit {fit:.1f} s)")
     return result
 
@@ -368,7 +417,7 @@ def svm(args) -> dict:
 def csweep(args) -> dict:
     """C on a log grid: cross-validated accuracy on the training set chooses C; the test
     accuracy of every C is plotted beside it but never used to choose."""
-    layer = check_layer(args.model, args.layer)
+    (layer,) = resolve_layers(args, one_layer)
     Xtr, ytr, Xte, yte = both(args, args.model, layer)
     best, cv = choose_C(Xtr, ytr, C_GRID, folds=args.folds, seed=args.seed)
     test = [accuracy(train_svm(Xtr, ytr, C, args.seed), Xte, yte) for C in tqdm(C_GRID, desc="C sweep", leave=False)]
@@ -377,13 +426,13 @@ def csweep(args) -> dict:
     ax.semilogx(C_GRID, cv, "o-", label=f"{args.folds}-fold CV on train (chooses C)")
     ax.semilogx(C_GRID, test, "s--", label="test (for the record only)")
     ax.axvline(best, color="grey", lw=0.8)
-    ax.set(xlabel="C", ylabel="accuracy", title=f"{args.model} {layer}: best C = {best:g} (CV), test {final:.3f}")
+    ax.set(xlabel="C", ylabel="accuracy", title=f"{model_label(args, reduced=True)} {layer}:\nbest C = {best:g} (CV), test {final:.3f}")
     ax.legend()
     save_figure(fig, result_path(args, "csweep", ".png", layer))
     rows = [[f"{C:g}", f"{c:.4f}", f"{t:.4f}"] for C, c, t in zip(C_GRID, cv, test)]
     table = markdown_table(["C", "CV accuracy (train)", "test accuracy"], rows)
     result_path(args, "csweep", ".md", layer).write_text(table)
-    result = {"model": args.model, "layer": layer, "Cs": list(C_GRID), "cv_accuracy": cv, "test_accuracy": test,
+    result = {**model_record(args), "layer": layer, "Cs": list(C_GRID), "cv_accuracy": cv, "test_accuracy": test,
               "best_C": best, "test_accuracy_at_best_C": final}
     save_json(result, result_path(args, "csweep", ".json", layer))
     print(table + f"C chosen by cross-validation on the training set: {best:g}; its test accuracy {final:.4f}")
@@ -392,12 +441,15 @@ def csweep(args) -> dict:
 
 def layers(args) -> dict:
     """Layer sweep: size of the representation, C chosen by CV, test accuracy, per layer."""
-    if args.model not in LAYERS:
-        raise UserError(f"--model must be one of {', '.join(NETWORKS)}, not {args.model!r}")
-    chosen = args.layers or [l for l in LAYERS[args.model] if l not in ("pool1", "pool2", "pool3")]
-    chosen = [check_layer(args.model, layer) for layer in chosen]
+    def pick(a):
+        if a.model not in LAYERS:
+            raise UserError(f"--model must be one of {', '.join(NETWORKS)}, not {a.model!r}")
+        return [check_layer(a.model, layer) for layer in
+                a.layers or [l for l in LAYERS[a.model] if l not in ("pool1", "pool2", "pool3")]]
+
+    chosen = resolve_layers(args, pick)
     extract_missing(args, args.model, chosen)  # one pass over the images for every layer
-    rows, result = [], {"model": args.model, "layers": []}
+    rows, result = [], {**model_record(args), "layers": []}
     for layer in chosen:
         Xtr, ytr, Xte, yte = both(args, args.model, layer)
         best, cv = choose_C(Xtr, ytr, args.Cs, folds=args.folds, seed=args.seed)
@@ -420,6 +472,8 @@ def networks(args) -> dict:
         try:
             Xtr, ytr, Xte, yte = both(args, name, layer)
         except WeightsError as e:
+            if given(args, "networks"):  # a comparison the user asked for cannot be made
+                raise
             log.warning("%s skipped: %s", name, e)
             result["networks"].append({"model": name, "layer": layer, "error": str(e)})
             rows.append([name, layer, "-", "weights missing"])
@@ -439,7 +493,7 @@ def pca(args) -> dict:
     """PCA before the SVM: accuracy and fit time against the number of components."""
     from sklearn.decomposition import PCA
 
-    layer = check_layer(args.model, args.layer)
+    (layer,) = resolve_layers(args, one_layer)
     Xtr, ytr, Xte, yte = both(args, args.model, layer)
     full = PCA(random_state=args.seed).fit(Xtr)
     ninety = int(np.searchsorted(np.cumsum(full.explained_variance_ratio_), 0.9) + 1)
@@ -467,13 +521,13 @@ def pca(args) -> dict:
     a2.axhline(plain_fit, color="grey", ls="--", label="no PCA")
     a2.set(xlabel="components", ylabel="PCA + SVM fit time (s)")
     a2.legend()
-    fig.suptitle(f"{args.model} {layer}, LinearSVC C={args.C:g}")
+    fig.suptitle(f"{model_label(args, reduced=True)} {layer}, LinearSVC C={args.C:g}")
     save_figure(fig, result_path(args, "pca", ".png", layer))
     rows = [[r["components"], f"{r['variance']:.3f}", f"{r['test_accuracy']:.4f}", f"{r['fit_seconds']:.2f}"] for r in runs]
     rows.append([f"none ({Xtr.shape[1]})", "1", f"{plain:.4f}", f"{plain_fit:.2f}"])
     table = markdown_table(["components", "variance kept", "test accuracy", "fit time (s)"], rows)
     result_path(args, "pca", ".md", layer).write_text(table)
-    result = {"model": args.model, "layer": layer, "components_for_90_percent": ninety, "runs": runs,
+    result = {**model_record(args), "layer": layer, "components_for_90_percent": ninety, "runs": runs,
               "no_pca": {"test_accuracy": plain, "fit_seconds": plain_fit}}
     save_json(result, result_path(args, "pca", ".json", layer))
     print(table + f"90% of the variance: {ninety} components of {Xtr.shape[1]}")
@@ -495,15 +549,15 @@ def backbone_outputs(backbone: nn.Module, dataset, args) -> torch.utils.data.Ten
 def head(args) -> dict:
     """A new 15-way linear layer on the network, trained with the backbone frozen or
     fine-tuned; test accuracy after every epoch."""
-    name = args.model
-    layer = DEFAULT_LAYER.get(name)
-    if layer is None:
-        raise UserError(f"--model must be one of {', '.join(NETWORKS)}, not {name!r}")
+    if args.model not in DEFAULT_LAYER:
+        raise UserError(f"--model must be one of {', '.join(NETWORKS)}, not {args.model!r}")
     epochs = QUICK["epochs"] if args.quick else args.epochs
+    check_scene15(args)
     curves = {}
     for mode in args.modes:
         torch.manual_seed(args.seed)
-        model, mean, std = load_frozen(name, pretrained=not args.random_weights)
+        model, mean, std = load_model_option(args, pretrained=not args.random_weights)  # a fresh copy per mode
+        name, layer = args.model, DEFAULT_LAYER[args.model]  # EfficientNet-Lite0's when it stood in
         backbone = cut(name, model, layer)
         dim = backbone(torch.zeros(1, 3, 224, 224)).shape[1]
         classifier = nn.Linear(dim, len(SCENE15_CLASSES))
@@ -549,11 +603,11 @@ def head(args) -> dict:
     fig, ax = plt.subplots(figsize=(6, 4))
     for mode, accs in curves.items():
         ax.plot(range(1, len(accs) + 1), accs, "o-", label=mode)
-    ax.set(xlabel="epoch", ylabel="test accuracy", title=f"{name}: new 15-way layer")
+    ax.set(xlabel="epoch", ylabel="test accuracy", title=f"{model_label(args, reduced=True)}: new 15-way layer")
     ax.set_xticks(range(1, epochs + 1))
     ax.legend()
     save_figure(fig, result_path(args, "head", ".png"))
-    result = {"model": name, "epochs": epochs, "lr": args.lr, "test_accuracy": curves}
+    result = {**model_record(args), "layer": layer, "epochs": epochs, "lr": args.lr, "test_accuracy": curves}
     save_json(result, result_path(args, "head", ".json"))
     print("; ".join(f"{mode}: " + ", ".join(f"{a:.3f}" for a in accs) for mode, accs in curves.items()))
     return result
@@ -562,10 +616,14 @@ def head(args) -> dict:
 # ----------------------------------------------------------------------------- command line
 
 def build_parser():
-    parser, sub = cli.make_parser("tp3a_transfer", __doc__)
+    parser, sub = cli.make_parser("tp3a_transfer", __doc__, default_command="svm")
 
     def model_option(p):
-        p.add_argument("--model", default="vgg16", help=f"network: {', '.join(NETWORKS)} (the last installs offline)")
+        p.add_argument("--model", default="vgg16", action=ExplicitChoice,
+                       help=f"network: {', '.join(NETWORKS)} (the last installs offline). Left at its default, "
+                            f"vgg16 falls back to {OFFLINE_MODEL} (its pool features for relu7) with a warning "
+                            f"when its weights are neither cached nor downloadable; a network named here, or a "
+                            f"--layer/--layers given without it, must be had, else the command stops with the fix")
 
     def command(name, func, help_text, *groups):
         return cli.add_command(sub, name, func, help_text, options=(model_option, *groups))
@@ -615,7 +673,9 @@ def build_parser():
                    "pool1-pool3, whose features are huge)")
     p.add_argument("--Cs", type=float, nargs="+", default=[0.1, 1.0, 10.0], help="values of C tried by CV")
     p = command("networks", networks, "other pretrained networks at their penultimate layer", data_options, c_option)
-    p.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(NETWORKS), help="networks compared")
+    p.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(NETWORKS), action=ExplicitChoice,
+                   help="networks compared; of the default list, a network whose weights cannot be had gets a row "
+                        "saying which file is missing, while one named here stops the command")
     p = command("pca", pca, "PCA before the SVM: accuracy and fit time against components", data_options,
                 layer_option, c_option)
     p.add_argument("--components", type=int, nargs="+", default=[16, 32, 64, 128, 256, 512, 1024],

@@ -2,10 +2,14 @@
 
 Saliency maps, fooling (adversarial) images with a targeted PGD comparison, and class
 visualization by gradient ascent, on SqueezeNet 1.1 by default (--model vgg16, resnet18,
-or efficientnet_lite0, the ImageNet model that installs offline). Every subcommand writes
-PNG figures and a JSON of its numbers under --out-dir.
+or efficientnet_lite0, the ImageNet model that installs offline). When SqueezeNet's weights
+are neither in the torch hub cache nor downloadable, the default falls back to
+EfficientNet-Lite0 with a warning; a network named with --model never does. Every
+subcommand writes PNG figures and a JSON of its numbers (with the network that ran) under
+--out-dir.
 
 Run from the repository root, for example:
+  python tp3b_visualization/main.py --quick       every experiment, on a tiny budget (smoke run)
   python tp3b_visualization/main.py saliency --model efficientnet_lite0
   python tp3b_visualization/main.py fooling --target stingray
   python tp3b_visualization/main.py classviz --classes tarantula gorilla
@@ -30,7 +34,8 @@ from common import cli  # noqa: E402
 from common.errors import UserError  # noqa: E402
 from common.imagenet import deprocess, load_imagenet_val_25, read_rgb, to_tensor_batch  # noqa: E402
 from common.plotting import save_image_table  # noqa: E402
-from common.pretrained import OFFLINE_MODEL, imagenet_categories, load_frozen  # noqa: E402
+from common.pretrained import (OFFLINE_MODEL, ExplicitChoice, imagenet_categories, load_model_option,  # noqa: E402
+                               model_label, model_record)
 from common.results import markdown_table, save_json  # noqa: E402
 from tp3b_visualization.visualization import (compute_saliency_maps, create_class_visualization,  # noqa: E402
                                               make_fooling_image)
@@ -41,6 +46,10 @@ log = logging.getLogger("tp3b_visualization")
 # hourglass, wine bottle, snail, tabby cat.
 CLASSES = ("tarantula", "gorilla", "hourglass", "wine bottle", "snail", "tabby")
 SWEEPS = {"l2_reg": (1e-7, 1e-5, 1e-3, 1e-1, 1.0), "lr": (1.0, 5.0, 10.0), "iterations": (100, 200, 400)}
+# The default step eta of class visualization: the course's 5 (chosen for SqueezeNet), except
+# for the networks whose images it leaves covered in high-frequency noise (sweep shows it).
+DEFAULT_LR = 5.0
+NETWORK_LR = {OFFLINE_MODEL: 1.0}
 # What --precision bf16 changes, for its help.
 BF16_EFFECT = ("class visualization only: the frozen network stored in bfloat16, faster on such hardware, at "
                "the cost of less convincing images (the target's probability falls)")
@@ -62,13 +71,18 @@ class Bfloat16Network(torch.nn.Module):
         return self.net(x.to(torch.bfloat16)).float()
 
 
-def load_model(name: str, device, random_weights: bool = False,
-               precision: str = "fp32") -> tuple[torch.nn.Module, tuple, tuple]:
-    """A frozen ImageNet network on ``device`` and its normalisation ``(model, mean, std)``;
-    with ``precision`` bf16, a :class:`Bfloat16Network`."""
-    model, mean, std = load_frozen(name, pretrained=not random_weights)
+def load_model(args, random_weights: bool = False, precision: str = "fp32") -> tuple[torch.nn.Module, tuple, tuple]:
+    """The frozen ImageNet network --model on ``args.device`` and its normalisation
+    ``(model, mean, std)``; with ``precision`` bf16, a :class:`Bfloat16Network`.
+
+    When the default network's weights cannot be had, EfficientNet-Lite0 stands in (one
+    warning): ``args.model`` then names it and ``args.fallback_from`` the network it
+    replaces, so that the next commands of ``all`` load it at once and every output is
+    named after it. A network named with --model must be had.
+    """
+    model, mean, std = load_model_option(args, pretrained=not random_weights)
     # channels_last: the layout oneDNN and cuDNN convolve fastest; results change only by rounding.
-    model = model.to(device, memory_format=torch.channels_last)
+    model = model.to(args.device, memory_format=torch.channels_last)
     return (Bfloat16Network(model) if precision == "bf16" else model), mean, std
 
 
@@ -117,19 +131,19 @@ def short(name: str, n: int = 18) -> str:
 def images(args) -> dict:
     """The 25 ImageNet images with their labels and the network's top-1 prediction."""
     X, y, label_map = load_imagenet_val_25(args.data_dir)
-    model, mean, std = load_model(args.model, args.device)
+    model, mean, std = load_model(args)
     pred = predict(model, to_tensor_batch(X, mean, std), args.device).numpy()
     names = imagenet_categories()
     correct = int((pred == y).sum())
     titles = [f"{label_map.get(int(t), names[t])[:22]}\n{'ok' if p == t else '→ ' + names[p][:20]}"
               for t, p in zip(y, pred)]
     save_image_table(list(X), args.out_dir / f"images_{args.model}.png", titles=titles, ncols=5,
-                     suptitle=f"{args.model}: {correct}/{len(y)} correct at top-1")
-    result = {"model": args.model, "top1_correct": correct, "images": len(y),
+                     suptitle=f"{model_label(args)}: {correct}/{len(y)} correct at top-1")
+    result = {**model_record(args), "top1_correct": correct, "images": len(y),
               "predictions": [{"label": int(t), "name": names[t], "predicted": int(p),
                                "predicted_name": names[p]} for t, p in zip(y, pred)]}
     save_json(result, args.out_dir / f"images_{args.model}.json")
-    print(f"{args.model}: {correct}/{len(y)} of the ImageNet images correct at top-1; figure "
+    print(f"{model_label(args)}: {correct}/{len(y)} of the ImageNet images correct at top-1; figure "
           f"{args.out_dir / f'images_{args.model}.png'}")
     return result
 
@@ -149,16 +163,17 @@ def concentration(maps: torch.Tensor, border: int = 28) -> torch.Tensor:
 def saliency(args) -> dict:
     """Saliency maps of the 25 ImageNet images (for their true class), or of the image
     files given with --image (for the predicted class)."""
-    model, mean, std = load_model(args.model, args.device)
     names = imagenet_categories()
     if args.image:
         X = read_image_files(args.image)
+        model, mean, std = load_model(args)
         x = to_tensor_batch(X, mean, std)
         y = predict(model, x, args.device)
         labels = [f"{Path(p).name[:16]}\n→ {short(names[c])}" for p, c in zip(args.image, y.tolist())]
         tag = f"{args.model}_files"
     else:
         X, y_np, label_map = load_imagenet_val_25(args.data_dir)
+        model, mean, std = load_model(args)
         x, y = to_tensor_batch(X, mean, std), torch.from_numpy(y_np)
         labels = [short(label_map.get(int(c), names[c]), 22) for c in y.tolist()]
         tag = args.model
@@ -173,16 +188,16 @@ def saliency(args) -> dict:
         cells += list(X[i:i + 5]) + list(shown[i:i + 5].numpy())
         titles += labels[i:i + 5] + [f"centre/border {r:.1f}" for r in ratio[i:i + 5].tolist()]
     figure = save_image_table(cells, args.out_dir / f"saliency_{tag}.png", titles=titles, ncols=5, cmap="hot",
-                              suptitle=f"{args.model}: |d score / d image|, max over channels")
+                              suptitle=f"{model_label(args)}: |d score / d image|, max over channels")
     correct = pred == y
-    result = {"model": args.model, "images": len(X), "class_explained": "predicted" if args.image else "true",
+    result = {**model_record(args), "images": len(X), "class_explained": "predicted" if args.image else "true",
               "top1_correct": int(correct.sum()),
               "centre_border_ratio": [round(r, 3) for r in ratio.tolist()],
               "median_ratio_correct": float(ratio[correct].median()) if correct.any() else None,
               "median_ratio_wrong": float(ratio[~correct].median()) if (~correct).any() else None}
     save_json(result, args.out_dir / f"saliency_{tag}.json")
-    print(f"{args.model}: saliency of {len(X)} images in {figure}; median centre/border ratio "
-          f"{result['median_ratio_correct']:.2f} on the {int(correct.sum())} correctly classified images")
+    print(f"{model_label(args)}: saliency of {len(X)} images in {figure}; median centre/border ratio "
+          f"{_fmt(result['median_ratio_correct'], '{:.2f}')} on the {int(correct.sum())} correctly classified images")
     return result
 
 
@@ -231,7 +246,7 @@ def fooling(args) -> dict:
     """Fool the network into predicting --target on every image; figures and the comparison
     with targeted PGD."""
     X, y, label_map = load_imagenet_val_25(args.data_dir)
-    model, mean, std = load_model(args.model, args.device)
+    model, mean, std = load_model(args)
     names = imagenet_categories()
     n = min(len(X), QUICK["fool_images"]) if args.quick else len(X)
     x = to_tensor_batch(X[:n], mean, std).to(args.device)
@@ -254,7 +269,7 @@ def fooling(args) -> dict:
                                  "iterations": steps, "l2": l2, "linf": linf})
     summaries = {m: attack_summary(r) for m, r in rows.items()}
     figure = fooling_figure(args, X[:n], x, fooled_images, rows["gradient ascent"], mean, std, names)
-    result = {"model": args.model, "target": args.target, "target_name": names[args.target],
+    result = {**model_record(args), "target": args.target, "target_name": names[args.target],
               "step": args.step, "max_iter": args.max_iter, "pgd_eps": args.pgd_eps, "pgd_step": args.pgd_step,
               "units": "perturbation norms in pixels scaled to [0, 1]", "summary": summaries, "images": rows}
     save_json(result, args.out_dir / f"fooling_{args.model}.json")
@@ -263,7 +278,7 @@ def fooling(args) -> dict:
         [[m, f"{s['fooled']}/{s['images']}", _fmt(s["median_iterations"], "{:.0f}"), _fmt(s["max_iterations"], "{}"),
           _fmt(s["mean_l2"], "{:.3f}"), _fmt(s["mean_linf"] and s["mean_linf"] * 255, "{:.2f}")]
          for m, s in summaries.items()], left=1)
-    header = (f"{args.model}, target {args.target} ({names[args.target]}), budget {args.max_iter} iterations; "
+    header = (f"{model_label(args, reduced=True)}, {n} images, target {args.target} ({names[args.target]}), budget {args.max_iter} iterations; "
               f"gradient ascent: L2 step {args.step} (normalised image); PGD: eps {args.pgd_eps}/255, "
               f"step {args.pgd_step}/255\n\n")
     (args.out_dir / f"fooling_{args.model}.md").write_text(header + table)
@@ -287,7 +302,8 @@ def fooling_figure(args, X, x, fooled, rows, mean, std, names) -> Path:
                    f"fooled in {r['iterations']} it.\n{short(names[r['predicted_after']])}",
                    f"difference\nL∞ {r['linf'] * 255:.1f}/255", "difference ×10"]
     return save_image_table(cells, args.out_dir / f"fooling_{args.model}.png", titles=titles, ncols=4,
-                            suptitle=f"{args.model}: fooling images, target {names[args.target]}")
+                            suptitle=f"{model_label(args, reduced=True)}: fooling images, target "
+                                     f"{names[args.target]}")
 
 
 # ----------------------------------------------------------------------------- class visualization
@@ -301,6 +317,13 @@ def generate(args, model, mean, std, target: int, *, l2_reg=None, lr=None, itera
         num_iterations=args.iterations if iterations is None else iterations,
         blur_every=args.blur_every, blur_sigma=args.blur_sigma, max_jitter=args.max_jitter,
         init_img=init_img, seed=args.seed, snapshots=snapshots)
+
+
+def resolve_lr(args) -> None:
+    """--lr left out: the default step for the network that runs (:data:`NETWORK_LR`); call
+    it once the network is loaded, since the default network may have been replaced."""
+    if args.lr is None:
+        args.lr = NETWORK_LR.get(args.model, DEFAULT_LR)
 
 
 def quick_budget(args) -> None:
@@ -320,7 +343,8 @@ def describe(model, img: torch.Tensor, target: int, names) -> tuple[str, dict]:
 def classviz(args) -> dict:
     """Class visualizations of the --classes, from random noise."""
     quick_budget(args)
-    model, mean, std = load_model(args.model, args.device, precision=args.precision)
+    model, mean, std = load_model(args, precision=args.precision)
+    resolve_lr(args)
     names = imagenet_categories()
     classes = args.classes[:QUICK["classes"]] if args.quick else args.classes
     cells, titles, runs = [], [], []
@@ -331,10 +355,11 @@ def classviz(args) -> dict:
         titles.append(f"{names[c]}\n{caption}")
         runs.append({"class": c, "name": names[c], "final_objective": out["objective"][-1], **info})
     figure = save_image_table(cells, args.out_dir / f"classviz_{args.model}.png", titles=titles, ncols=min(len(cells), 3),
-                              cell_size=3.2, suptitle=f"{args.model}: λ={args.l2_reg:g}, η={args.lr:g}, {args.iterations} it.")
-    result = {"model": args.model, "settings": _settings(args), "classes": runs}
+                              cell_size=3.2, suptitle=f"{model_label(args, reduced=True)}: λ={args.l2_reg:g}, "
+                                                                 f"η={args.lr:g}, {args.iterations} it.")
+    result = {**model_record(args), "settings": _settings(args), "classes": runs}
     save_json(result, args.out_dir / f"classviz_{args.model}.json")
-    print(f"{args.model}: {len(runs)} class visualizations in {figure}; target probabilities "
+    print(f"{model_label(args, reduced=True)}: {len(runs)} class visualizations in {figure}; target probabilities "
           + ", ".join(f"{r['name']} {r['target_probability']:.2f}" for r in runs))
     return result
 
@@ -348,13 +373,14 @@ def classviz_sweep(args) -> dict:
     """One class (the first of --classes) under the course's sweeps over lambda, eta and the
     number of iterations, one grid each."""
     quick_budget(args)
-    model, mean, std = load_model(args.model, args.device, precision=args.precision)
+    model, mean, std = load_model(args, precision=args.precision)
+    resolve_lr(args)
     names = imagenet_categories()
     target = args.classes[0]
     values = {k: (v[:QUICK["sweep_values"]] if args.quick else v) for k, v in SWEEPS.items()}
     if args.quick:
         values["iterations"] = tuple(args.iterations * k for k in (1, 2))
-    result = {"model": args.model, "class": target, "name": names[target], "settings": _settings(args), "sweeps": {}}
+    result = {**model_record(args), "class": target, "name": names[target], "settings": _settings(args), "sweeps": {}}
     for key, label in (("l2_reg", "λ"), ("lr", "η"), ("iterations", "iterations")):
         if key == "iterations":  # one run, photographed on the way: the same trajectory
             out = generate(args, model, mean, std, target, iterations=max(values[key]), snapshots=values[key])
@@ -369,10 +395,11 @@ def classviz_sweep(args) -> dict:
             titles.append(f"{label} = {v:g}\n{caption}")
             runs.append({key: v, **info})
         save_image_table(cells, args.out_dir / f"classviz_sweep_{key}_{args.model}.png", titles=titles,
-                         ncols=len(cells), cell_size=3.0, suptitle=f"{args.model}: {names[target]}, varying {label}")
+                         ncols=len(cells), cell_size=3.0,
+                         suptitle=f"{model_label(args, reduced=True)}: {names[target]}, varying {label}")
         result["sweeps"][key] = runs
     save_json(result, args.out_dir / f"classviz_sweep_{args.model}.json")
-    print(f"{args.model}: sweeps over λ, η and iterations for {names[target]} in "
+    print(f"{model_label(args, reduced=True)}: sweeps over λ, η and iterations for {names[target]} in "
           f"{args.out_dir}/classviz_sweep_*_{args.model}.png")
     return result
 
@@ -383,7 +410,8 @@ def from_image(args) -> dict:
     X, y, _ = load_imagenet_val_25(args.data_dir)
     if not 0 <= args.index < len(X):
         raise UserError(f"--index must be between 0 and {len(X) - 1}, not {args.index}")
-    model, mean, std = load_model(args.model, args.device, precision=args.precision)
+    model, mean, std = load_model(args, precision=args.precision)
+    resolve_lr(args)
     names = imagenet_categories()
     target = int(y[args.index])
     start = to_tensor_batch(X[args.index], mean, std)
@@ -397,11 +425,12 @@ def from_image(args) -> dict:
         runs.append({"iteration": t, **info})
     figure = save_image_table(cells, args.out_dir / f"classviz_from_image_{args.model}.png", titles=titles,
                               ncols=len(cells), cell_size=3.0,
-                              suptitle=f"{args.model}: image {args.index} pushed towards its class, {names[target]}")
-    result = {"model": args.model, "index": args.index, "class": target, "name": names[target],
+                              suptitle=f"{model_label(args, reduced=True)}: image {args.index} pushed towards "
+                                       f"its class, {names[target]}")
+    result = {**model_record(args), "index": args.index, "class": target, "name": names[target],
               "settings": _settings(args), "snapshots": runs}
     save_json(result, args.out_dir / f"classviz_from_image_{args.model}.json")
-    print(f"{args.model}: image {args.index} ({names[target]}) after {args.iterations} iterations in {figure}; "
+    print(f"{model_label(args, reduced=True)}: image {args.index} ({names[target]}) after {args.iterations} iterations in {figure}; "
           f"probability of its class {runs[0]['target_probability']:.2f} -> {runs[-1]['target_probability']:.2f}")
     return result
 
@@ -441,7 +470,8 @@ def bench(args) -> dict:
     from common.device import native_bf16
 
     quick_budget(args)
-    model, mean, std = load_model(args.model, args.device, random_weights=args.random_weights)
+    model, mean, std = load_model(args, random_weights=args.random_weights)
+    resolve_lr(args)
     plain_model = copy.deepcopy(model).to(memory_format=torch.contiguous_format)  # the default layout
     runs = {"plain loop": plain_model, "project, fp32": model}
     if native_bf16(args.device):
@@ -460,7 +490,7 @@ def bench(args) -> dict:
             torch.cuda.synchronize()
         timings[name] = time.perf_counter() - start
     ratios = {k: v / timings["plain loop"] for k, v in timings.items() if k != "plain loop"}
-    result = {"model": args.model, "weights": "random" if args.random_weights else "pretrained",
+    result = {**model_record(args), "weights": "random" if args.random_weights else "pretrained",
               "device": str(args.device), "threads": torch.get_num_threads(), "iterations": args.iterations,
               "seconds": timings, "time vs plain loop": ratios}
     save_json(result, args.out_dir / f"bench_{args.model}.json")
@@ -482,13 +512,15 @@ def run_all(args) -> dict:
 # ----------------------------------------------------------------------------- command line
 
 def build_parser():
-    parser, sub = cli.make_parser("tp3b_visualization", __doc__)
+    parser, sub = cli.make_parser("tp3b_visualization", __doc__, default_command="all")
 
     def model_option(p):
-        p.add_argument("--model", default="squeezenet1_1",
+        p.add_argument("--model", default="squeezenet1_1", action=ExplicitChoice,
                        help=f"network: a torchvision classification model (squeezenet1_1, vgg16, resnet18, ...; "
                             f"their ImageNet weights come through the torch hub cache) or {OFFLINE_MODEL} "
-                            f"(installs offline)")
+                            f"(installs offline). Left at its default, squeezenet1_1 falls back to {OFFLINE_MODEL} "
+                            f"with a warning when its weights are neither cached nor downloadable; a network "
+                            f"named here must be had, else the command stops with the fix")
 
     def command(name, func, help_text, *groups):
         return cli.add_command(sub, name, func, help_text, options=(model_option, *groups))
@@ -508,7 +540,10 @@ def build_parser():
         g.add_argument("--classes", type=class_index, nargs="+", default=[class_index(c) for c in CLASSES],
                        help="target classes, indices or names (default: " + ", ".join(CLASSES) + ")")
         g.add_argument("--l2-reg", type=cli.non_negative_float, default=1e-3, help="weight lambda of the L2 penalty")
-        g.add_argument("--lr", type=cli.positive_float, default=5.0, help="gradient-ascent step eta")
+        g.add_argument("--lr", type=cli.positive_float, default=None,
+                       help=f"gradient-ascent step eta (default: {DEFAULT_LR:g}, the course's; "
+                            + ", ".join(f"{v:g} for {k}" for k, v in NETWORK_LR.items())
+                            + ", whose images the course's step leaves covered in high-frequency noise)")
         g.add_argument("--iterations", type=cli.positive_int, default=200, help="gradient-ascent steps")
         g.add_argument("--blur-every", type=cli.positive_int, default=10, help="blur every this many steps")
         g.add_argument("--blur-sigma", type=cli.non_negative_float, default=0.5, help="std of the Gaussian blur")
