@@ -27,7 +27,10 @@ END = re.compile(r"^\s*### END SOLUTION\s*$")
 INSTRUCTOR = re.compile(r"^\s*# (BEGIN|END) INSTRUCTOR ONLY\s*$")
 
 # What the release holds: these folders and files of the repository...
-RELEASED = ("common", "grading", *PRACTICALS, "requirements.txt", ".gitignore")
+RELEASED = ("common", "grading", *PRACTICALS, "requirements-student.txt", ".gitignore")
+# ...at the same paths, but for these: students get one requirements file, the lower bounds
+# that keep what an environment already has (Colab's own PyTorch), without the instructor's pins.
+RENAMED = {"requirements-student.txt": "requirements.txt"}
 # ...except these (instructor-only material; patterns relative to the repository).
 WITHHELD = ("grading/hidden", "grading/edition", "grading/mutants.py", "grading/selftest.py",
             "grading/calibrate.py", "grading/grade.py", "grading/release.py", "*/questions.toml")
@@ -179,7 +182,7 @@ def release(out: Path, repo: Path = REPO, force: bool = False) -> dict:
     files = {}
     for src in _released_files(repo):
         rel = src.relative_to(repo).as_posix()
-        dest = out / rel
+        dest = out / RENAMED.get(rel, rel)
         dest.parent.mkdir(parents=True, exist_ok=True)
         if src.suffix == ".py":
             text = strip_instructor(src.read_text(), rel)
