@@ -9,7 +9,9 @@ between machines): ``python -m bench NAME`` prints it and saves it as JSON and M
 - ``dann``: DANN training steps (ms, images/s, epoch time) against a plain textbook loop;
 - ``features``: 3-a's feature-extraction pipeline against the network's forward pass alone;
 - ``classviz``: 200 iterations of class visualization against a plain loop;
-- ``grading``: seconds per submission when a class is graded, with 1 and 2 workers.
+- ``grading``: seconds per submission when a class is graded, with 1 and 2 workers;
+- ``gpu``: every practical's quick command on a GPU and the headline timings there
+  (:mod:`bench.gpu`).
 """
 import argparse
 import os
@@ -25,14 +27,14 @@ from common.results import load_json, markdown_table, save_json  # noqa: E402
 
 
 def project_loop(data_dir, iterations: int, precision: str = "fp32", batch_size: int = 128, nz: int = 100,
-                 conditional: bool = False) -> dict:
+                 conditional: bool = False, device: str = "cpu") -> dict:
     """The project's hot loop as ``tp3d_gan.main.fit`` runs it: in-memory tensors, the
     networks in channels_last, the student's ``train_step`` (``cgan_train_step``) under
     ``precision``'s autocast, no per-iteration sync; also the FLOPs of one step, counted by
-    ``torch.utils.flop_counter``."""
+    ``torch.utils.flop_counter``. On a GPU the data sit there once, as in ``fit``."""
     import torch
 
-    from bench.limits import count_flops
+    from bench.limits import count_flops, synchronize
     from common.datasets import load_mnist
     from common.device import autocast
     from tp3d_gan.cdcgan import CondDiscriminator, CondGenerator, cgan_train_step
@@ -40,26 +42,29 @@ def project_loop(data_dir, iterations: int, precision: str = "fp32", batch_size:
 
     torch.manual_seed(0)
     data = load_mnist(data_dir, "train", size=32)
-    images, labels = data.images * 2 - 1, data.labels
+    device = torch.device(device)
+    images, labels = (data.images * 2 - 1).to(device), data.labels.to(device)
     G, D = (CondGenerator(nz), CondDiscriminator()) if conditional else (Generator(nz), Discriminator())
     G.apply(weights_init), D.apply(weights_init)
-    G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    G, D = (G.to(device, memory_format=torch.channels_last), D.to(device, memory_format=torch.channels_last))
     opt_G = torch.optim.Adam(G.parameters(), lr=5e-4, betas=(0.5, 0.999))
     opt_D = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    cpu = torch.device("cpu")
 
     def step(idx):
-        with autocast(cpu, precision):
+        with autocast(device, precision):
             if conditional:
                 cgan_train_step(G, D, opt_G, opt_D, images[idx], labels[idx], nz)
             else:
                 train_step(G, D, opt_G, opt_D, images[idx], nz)
 
-    order = torch.randperm(len(images))
-    flops = count_flops(lambda: step(order[:batch_size]))
+    order = torch.randperm(len(images), device=device)
+    flops = count_flops(lambda: step(order[:batch_size]))  # also the warm-up (cuDNN's first calls)
+    synchronize(device)
     start = time.perf_counter()
     for i in range(iterations):
+        i %= len(images) // batch_size  # the fallback digits hold fewer batches than MNIST
         step(order[i * batch_size:(i + 1) * batch_size])
+    synchronize(device)
     return {"iterations": iterations, "seconds": time.perf_counter() - start, "gflop_per_step": flops / 1e9}
 
 
@@ -205,7 +210,7 @@ def bench_classviz(args) -> dict:
 
 
 def project_dann(data_dir, iterations: int, channels_last: bool = False, batch_size: int = 64,
-                 lr: float = 0.01) -> dict:
+                 lr: float = 0.01, device: str = "cpu") -> dict:
     """The project's DANN loop as ``tp3c_domain_adaptation.main.fit`` runs it: both domains
     in memory, normalised per batch, the student's ``dann_step`` (one pass over both
     batches), the clipped SGD, no per-step sync; fp32, in the default layout or with
@@ -214,24 +219,35 @@ def project_dann(data_dir, iterations: int, channels_last: bool = False, batch_s
 
     import torch
 
+    from bench.limits import synchronize
     from tp3c_domain_adaptation.dann import DANN, dann_lr, dann_step, grl_lambda
     from tp3c_domain_adaptation.main import ClippedSGD, Domains
 
     torch.manual_seed(0)
+    device = torch.device(device)
     domains = Domains(SimpleNamespace(quick=False, mnist_m="auto", mnist_m_seed=0, data_dir=data_dir,
-                                      device=torch.device("cpu"), channels_last=channels_last))
-    model = DANN().to(memory_format=domains.memory_format)
+                                      device=device, channels_last=channels_last))
+    model = DANN().to(device, memory_format=domains.memory_format)
     opt = ClippedSGD(model.parameters(), max_norm=5.0, lr=lr, momentum=0.9)
+    batches = min(len(domains.source), len(domains.target)) // batch_size
     order_s, order_t = torch.randperm(len(domains.source)), torch.randperm(len(domains.target))
-    start = time.perf_counter()
-    for it in range(iterations):
+
+    def step(it):
         p = it / iterations
         for group in opt.param_groups:
             group["lr"] = dann_lr(p, lr)
-        idx_s = order_s[it * batch_size:(it + 1) * batch_size]
-        idx_t = order_t[it * batch_size:(it + 1) * batch_size]
+        b = it % batches  # the fallback digits hold fewer batches than MNIST
+        idx_s = order_s[b * batch_size:(b + 1) * batch_size].to(domains.source.images.device)
+        idx_t = order_t[b * batch_size:(b + 1) * batch_size].to(domains.target.images.device)
         dann_step(model, opt, domains.batch(domains.source.images[idx_s]), domains.source.labels[idx_s],
                   domains.batch(domains.target.images[idx_t]), grl_lambda(p))
+
+    step(0)  # warm-up, untimed (cuDNN chooses its algorithms on the first calls)
+    synchronize(device)
+    start = time.perf_counter()
+    for it in range(iterations):
+        step(it)
+    synchronize(device)
     return {"iterations": iterations, "seconds": time.perf_counter() - start,
             "source_images": len(domains.source)}
 
@@ -383,8 +399,14 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
     """The description as written, the defaults after each option."""
 
 
+def bench_gpu(args) -> dict:
+    from bench.gpu import bench_gpu as run
+
+    return run(args)
+
+
 BENCHES = {"limits": bench_limits, "gan": bench_gan, "dann": bench_dann, "features": bench_features,
-           "classviz": bench_classviz, "grading": bench_grading}
+           "classviz": bench_classviz, "grading": bench_grading, "gpu": bench_gpu}
 
 
 def main(argv=None) -> int:
@@ -405,10 +427,18 @@ def main(argv=None) -> int:
                         help="classviz: iterations of class visualization")
     parser.add_argument("--students", type=int, default=2,
                         help="grading: copies of the reference solution graded with 1, then 2 workers")
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
+                        help="gpu: where to run (cpu tries the command itself, slowly)")
     args = parser.parse_args(argv)
     if args.students < 1:
         parser.error("--students must be at least 1")
-    BENCHES[args.name](args)
+    from common.errors import UserError
+
+    try:
+        BENCHES[args.name](args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

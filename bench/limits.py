@@ -15,39 +15,50 @@ def count_flops(fn) -> int:
     return counter.get_total_flops()
 
 
-def timed(fn, min_seconds: float = 2.0, warmup: int = 1) -> float:
+def synchronize(device: torch.device | str = "cpu") -> None:
+    """Wait for the work queued on ``device``: a GPU runs asynchronously, so a timer that
+    does not wait measures only the launches."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, min_seconds: float = 2.0, warmup: int = 1, device: torch.device | str = "cpu") -> float:
     """Median seconds of one call of ``fn()``, over at least ``min_seconds`` of calls."""
     for _ in range(warmup):
         fn()
+    synchronize(device)
     times = []
     while sum(times) < min_seconds or len(times) < 3:
         t0 = time.perf_counter()
         fn()
+        synchronize(device)
         times.append(time.perf_counter() - t0)
     return sorted(times)[len(times) // 2]
 
 
-def matmul(dtype: torch.dtype, n: int = 2048) -> dict:
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    seconds = timed(lambda: a @ b)
+def matmul(dtype: torch.dtype, n: int = 2048, device: torch.device | str = "cpu") -> dict:
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
+    seconds = timed(lambda: a @ b, device=device)
     return {"gflops": round(2 * n ** 3 / seconds / 1e9, 1), "n": n}
 
 
-def vgg16_forward(batch: int = 8, channels_last: bool = False, bf16: bool = False) -> dict:
+def vgg16_forward(batch: int = 8, channels_last: bool = False, bf16: bool = False,
+                  device: torch.device | str = "cpu") -> dict:
     """VGG16 (torchvision's, random weights: only the arithmetic matters) at ``batch``, in the
     default layout or channels_last, in fp32 or under bfloat16 autocast."""
     from torchvision.models import vgg16
 
+    device = torch.device(device)
     layout = torch.channels_last if channels_last else torch.contiguous_format
-    model = vgg16(weights=None).eval().to(memory_format=layout)
-    x = torch.randn(batch, 3, 224, 224).contiguous(memory_format=layout)
+    model = vgg16(weights=None).eval().to(device, memory_format=layout)
+    x = torch.randn(batch, 3, 224, 224, device=device).contiguous(memory_format=layout)
 
     def forward():
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             model(x)
 
     flops = count_flops(forward)
-    seconds = timed(forward, min_seconds=3.0)
+    seconds = timed(forward, min_seconds=3.0, device=device)
     return {"images_per_second": round(batch / seconds, 2), "gflops": round(flops / seconds / 1e9, 1),
             "gflop_per_image": round(flops / batch / 1e9, 2), "batch": batch}
 

@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from bench.limits import count_flops, matmul
@@ -29,5 +30,14 @@ def test_matmul_counts_two_flops_per_multiply_add():
 def test_help_lists_every_benchmark():
     out = subprocess.run([sys.executable, "-m", "bench", "--help"], cwd=REPO, capture_output=True, text=True,
                          check=True).stdout
-    for name in ("limits", "gan", "dann", "features", "classviz", "grading"):
+    for name in ("limits", "gan", "dann", "features", "classviz", "grading", "gpu"):
         assert f"``{name}``" in out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: the refusal cannot be seen")
+def test_the_gpu_benchmark_refuses_a_machine_without_cuda_in_one_line():
+    done = subprocess.run([sys.executable, "-m", "bench", "gpu"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: bench gpu needs a CUDA GPU, and this machine has none; --device cpu runs the same on the CPU "
+        "(slowly), to try the command"]
