@@ -21,6 +21,8 @@ Every network here predicts the same 1,000 ImageNet classes, in the same order;
 import argparse
 import difflib
 import logging
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlparse
@@ -285,6 +287,23 @@ def _offline_hint(error: MissingWeightsError) -> MissingWeightsError:
     """``error`` for a network the user named, with the network that installs offline."""
     return MissingWeightsError(f"{error}; or choose {OFFLINE_MODEL}, which installs offline with the requirements",
                                error.info, error.reason)
+
+
+def unavailable(name: str, timeout: float = 10) -> str | None:
+    """Why network ``name``'s ImageNet weights cannot be had (not in the torch hub cache,
+    and their address does not answer), or None when they can: what a notebook asks before
+    naming a network in its commands, where a named network is never replaced."""
+    if name == OFFLINE_MODEL:
+        return None
+    info = weights_info(name)
+    if info.path.exists():
+        return None
+    try:
+        with urllib.request.urlopen(urllib.request.Request(info.url, method="HEAD"), timeout=timeout):
+            return None
+    except (OSError, ValueError) as e:  # URLError, HTTPError and timeouts are OSErrors
+        reason = e if isinstance(e, urllib.error.HTTPError) else getattr(e, "reason", None) or e
+        return f"weights not in {info.path.parent}/ and {info.url} cannot be reached ({reason})"
 
 
 def load_frozen_or_offline(name: str, pretrained: bool = True, *, fallback: bool = True,

@@ -61,6 +61,16 @@ def empty_data_dir(tmp_path, monkeypatch) -> Path:
     return d
 
 
+@pytest.fixture(scope="module")
+def student_release(tmp_path_factory) -> Path:
+    """The student release (``python -m grading release``), written once per test module."""
+    from grading.release import release
+
+    out = tmp_path_factory.mktemp("release") / "student"
+    release(out)
+    return out
+
+
 @pytest.fixture(scope="session")
 def closed_url() -> str:
     """A loopback URL nothing listens on: connections to it are refused at once."""

@@ -18,7 +18,8 @@ from common.imagenet import deprocess, load_imagenet_val_25, to_tensor_batch
 from common.pretrained import (EFFICIENTNET_LITE0_MEAN, EFFICIENTNET_LITE0_STD, IMAGENET_MEAN,
                                IMAGENET_STD, OFFLINE_MODEL, ExplicitChoice, MissingWeightsError, _map_by_position,
                                given, imagenet_categories, load_efficientnet_lite0, load_frozen_or_offline,
-                               load_model_option, load_torchvision_model, model_label, model_record, weights_info)
+                               load_model_option, load_torchvision_model, model_label, model_record, unavailable,
+                               weights_info)
 from tests.conftest import require
 
 # Measured with this loader on imagenet_val_25.npz (the data README measured the same).
@@ -228,6 +229,36 @@ def test_model_option_falls_back_once_per_command_and_records_it(torch_home, no_
         load_model_option(named)
     assert named.model == "squeezenet1_1" and model_record(named) == {"model": "squeezenet1_1", "quick": True}
     assert model_label(named, reduced=True) == "smoke run (--quick), squeezenet1_1"
+
+
+def test_unavailable_says_why_only_when_the_weights_cannot_be_had(torch_home, no_network):
+    why = unavailable("vgg16")
+    assert "https://download.pytorch.org/models/vgg16-397923af.pth cannot be reached" in why and "\n" not in why
+    assert unavailable(OFFLINE_MODEL) is None  # installed with the requirements
+    torch_home.mkdir(parents=True)
+    (torch_home / "vgg16-397923af.pth").write_bytes(b"")  # cached: the loader judges the file itself
+    assert unavailable("vgg16") is None
+
+
+def test_unavailable_is_none_when_the_address_answers(torch_home, tmp_path, monkeypatch):
+    """A HEAD request to a loopback server standing for the weights' address."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    import common.pretrained as pretrained
+
+    (tmp_path / "vgg16-397923af.pth").write_bytes(b"weights")
+    quiet = type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *a: None})
+    with ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(quiet, directory=str(tmp_path))) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        real = weights_info("vgg16")
+        base = f"http://127.0.0.1:{server.server_address[1]}/"
+        monkeypatch.setattr(pretrained, "weights_info", lambda name: real._replace(url=base + real.path.name))
+        assert unavailable("vgg16") is None
+        monkeypatch.setattr(pretrained, "weights_info", lambda name: real._replace(url=base + "missing.pth"))
+        assert "404" in unavailable("vgg16")
+        server.shutdown()
 
 
 # --- imagenet_val_25.npz and preprocessing ------------------------------------------------

@@ -18,19 +18,12 @@ import pytest
 
 from grading.edition import load_questions
 from grading.registry import PRACTICALS, select
-from grading.release import ReleaseError, release, strip_instructor, withheld
+from grading.release import ReleaseError, strip_instructor, withheld
 
 REPO = Path(__file__).resolve().parents[1]
 HANDOUTS = REPO.parent / "shared" / "reference" / "course-handouts"
 HANDOUT = {"tp3a_transfer": "rdfia_2-a.txt", "tp3b_visualization": "rdfia_2-b.txt",
            "tp3c_domain_adaptation": "rdfia_2-c.txt", "tp3d_gan": "rdfia_2-de.txt"}
-
-
-@pytest.fixture(scope="module")
-def student_release(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("release") / "student"
-    release(out)
-    return out
 
 
 # ----------------------------------------------------------------------------- the course's questions

@@ -19,7 +19,6 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from grading.registry import PRACTICALS
-from grading.release import release
 
 REPO = Path(__file__).resolve().parents[1]
 STUDENT = REPO / "requirements-student.txt"
@@ -47,13 +46,6 @@ def versions_tested(path: Path) -> dict[str, str]:
     """The ``(tested: VERSION)`` comment of each requirement, by canonical name."""
     return {canonicalize_name(Requirement(m.group(1)).name): m.group(2)
             for m in re.finditer(r"^([^#\s]+)\s.*\(tested: ([^)]+)\)", path.read_text(), flags=re.MULTILINE)}
-
-
-@pytest.fixture(scope="module")
-def student_release(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("release") / "student"
-    release(out)
-    return out
 
 
 def top_level_imports(root: Path) -> dict[str, dict[str, bool]]:

@@ -178,16 +178,16 @@ def test_clipped_sgd_records_and_clips_the_gradient_norm():
     assert torch.allclose(w.detach(), torch.tensor([-0.6, -0.8, 0.0, 0.0]))  # clipped to norm 1
 
 
-@pytest.mark.slow
-def test_quick_all_runs_every_experiment(shared_data, tmp_path):
-    out = tmp_path / "out"
-    assert da_main.main(["all", "--quick", "--data-dir", str(shared_data), "--out-dir", str(out)]) == 0
+def check_quick_runs(out) -> None:
+    """What every quick run of the practical shows, read from its summary in ``out`` (the
+    student notebook's slow test runs them all, as its questions do).
+
+    Quick runs are too short for DANN to pay off on MNIST-M (sweep, seeds 0 and 1: DANN 0.31
+    and 0.27, no GRL 0.33 and 0.37); what they do show: every run learns MNIST (0.60 to
+    0.86), none collapses, and the domain classifier does best when the features help it
+    (positive factor 0.983 both seeds, DANN 0.913 and 0.949)."""
     rows = _summary(out)
     assert list(rows) == list(da_main.RUNS)
-    # Quick runs are too short for DANN to pay off on MNIST-M (sweep, seeds 0 and 1: DANN 0.31
-    # and 0.27, no GRL 0.33 and 0.37); what they do show: every run learns MNIST (0.60 to
-    # 0.86), none collapses, and the domain classifier does best when the features help it
-    # (positive factor 0.983 both seeds, DANN 0.913 and 0.949).
     for name, row in rows.items():
         assert row["mnist_accuracy"] > 0.5 and not row["collapsed"], (name, row)
     assert rows["positive"]["domain_accuracy"] > rows["dann"]["domain_accuracy"]
