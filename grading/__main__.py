@@ -42,9 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--assignment", help="the nbgrader assignment's name (default: the practical, or rdfia for all)")
     p.add_argument("--memory-mb", type=int, default=4096, help="memory limit of each check's process")
     p.add_argument("--output-mb", type=int, default=64, help="limit on what a check's process prints or writes")
-    p.add_argument("--sandbox", choices=("auto", "off"), default="auto",
-                   help="auto: where Linux user namespaces allow it, no network, other folders hidden and "
-                        "everything outside the student's copy read-only; off: the limits only")
+    p.add_argument("--sandbox", choices=("on", "off"), default="on",
+                   help="on (the default): the students' code runs without network, with other folders hidden and everything "
+                        "outside its copy read-only, and grading stops where Linux user namespaces cannot "
+                        "provide that; off: the time, memory and output limits only")
     p = sub.add_parser("selftest", help="every check passes on the reference and on the accepted variants, "
                                         "and fails on the stub, on each function left unwritten and on its mutants")
     p.add_argument("practical", nargs="?", default="all")

@@ -3,10 +3,9 @@
 The checks of each practical run as one session of two processes, the student's code (a
 fresh child per check) apart from the checks' verdicts (see :mod:`grading.runner`). A
 submission is graded in a temporary tree made of the student release with the student's
-files copied over it, so the reference solution is never importable, and the submission
-itself is never touched. Instructor-only: the student release leaves this module out.
+files copied over it (those that collection takes, see :mod:`grading.collect`), so the
+reference solution is never importable, and the submission itself is never touched. Instructor-only: the student release leaves this module out.
 """
-import csv
 import hashlib
 import json
 import logging
@@ -15,18 +14,37 @@ import shutil
 import sys
 import tempfile
 import warnings
-import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm import tqdm
 
 from grading.check import ANSWERS, notebook_answers, summary
+from grading.collect import Handin, Reader, Refused, Wanted, handins, write_under
 from grading.registry import PRACTICALS, Check, by_practical, select
 from grading.release import REPO, release
-from grading.runner import Limits, grader_copy, namespaces_available, run_checks
+from grading.reports import (  # noqa: F401 (the Gradescope fields and writers, also imported from here)
+    GRADESCOPE_FIELDS,
+    GRADESCOPE_TEST_FIELDS,
+    gradescope_results,
+    write_gradebook,
+    write_reports,
+)
+from grading.runner import (
+    Limits,
+    grader_copy,
+    isolation_used,
+    namespaces_available,
+    run_checks,
+    undumpable,
+)
+from grading.untrusted import plain
 
 log = logging.getLogger(__name__)
+
+NO_SANDBOX = ("grade: the sandbox cannot be set up on this machine (no unprivileged user namespaces); "
+              "grade with --sandbox off to run the checks with the limits only")
 
 
 def isolation(limits: Limits) -> str:
@@ -36,53 +54,35 @@ def isolation(limits: Limits) -> str:
         return (f"isolation: student code in its own process (the verdict in the grader's), own process "
                 f"group and PID namespace, no network, read-only file system outside the student's copy, "
                 f"hidden folders (the checks and the classmates' copies included), {common}")
+    why = "--sandbox off" if limits.sandbox == "off" else "no user namespaces here"
     return (f"isolation: student code in its own process (the verdict in the grader's), own process "
-            f"group, {common}; no user namespaces here, so the network is refused inside Python only, "
+            f"group, {common}; {why}, so the network is refused inside Python only, "
             f"other folders are NOT hidden and other processes are NOT out of reach")
 
 
 # ----------------------------------------------------------------------------------------
 # Grading a class
 
-def _submissions(folder: Path) -> list[Path]:
-    entries = [p for p in sorted(folder.iterdir())
-               if (p.is_dir() or p.suffix == ".zip") and not p.name.startswith(".")]
-    if not entries:
-        raise SystemExit(f"no submissions (folders or .zip files) in {folder}")
-    return entries
-
-
-def _unpack(entry: Path, dest: Path) -> Path:
-    """A readable copy of a submission: folders are read in place, zips extracted safely."""
-    if entry.is_dir():
-        return entry
-    target = dest / "unzipped"
-    with zipfile.ZipFile(entry) as z:
-        for info in z.infolist():
-            path = Path(info.filename)
-            if path.is_absolute() or ".." in path.parts:
-                continue  # never write outside the extraction folder
-            z.extract(info, target)
-    children = [c for c in target.iterdir() if not c.name.startswith("__MACOSX")]
-    return children[0] if len(children) == 1 and children[0].is_dir() else target
-
-
 def _find(submitted: Path, rel: str) -> Path | None:
-    """The student's copy of ``rel``: at its path, else a unique file of the same name."""
-    exact = submitted / rel
-    if exact.is_file():
-        return exact
+    """The student's copy of ``rel``: at its path, else under a single folder around it (a
+    zip of a folder), else a unique file of the same name."""
+    for pattern in (rel, f"*/{rel}"):
+        found = [p for p in submitted.glob(pattern) if p.is_file()]
+        if len(found) == 1:
+            return found[0]
     same_name = [p for p in submitted.rglob(Path(rel).name) if p.is_file()]
     return same_name[0] if len(same_name) == 1 else None
 
 
-def assemble(entry: Path, base: Path, student_files: dict, work: Path) -> tuple[Path, list[str], dict]:
+def assemble(entry: Path, base: Path, student_files: dict, work: Path) -> tuple[Path, list[str], dict, Reader]:
     """Copy the release ``base`` and lay the student's files over it; return (tree, missing,
-    answers): the answers to the questions are read from ``ANSWERS.md`` and from the answer
-    cells of the notebooks handed in, for the instructor."""
-    tree = work / "tree"
+    answers, reader): the answers to the questions are read from ``ANSWERS.md`` and from the
+    answer cells of the notebooks handed in, for the instructor; the reader says what of the
+    hand-in was refused. Raises :class:`Refused` when the whole hand-in is."""
+    tree, submitted = work / "tree", work / "submitted"
     shutil.copytree(base, tree)
-    submitted = _unpack(entry, work)
+    submitted.mkdir()
+    reader = Reader(Wanted.of(student_files), lambda rel, data: write_under(submitted, rel, data)).read(entry)
     missing = []
     for rel in student_files:
         found = _find(submitted, rel)
@@ -90,7 +90,7 @@ def assemble(entry: Path, base: Path, student_files: dict, work: Path) -> tuple[
             missing.append(rel)
         else:
             shutil.copyfile(found, tree / rel)
-    return tree, missing, collect_answers(submitted)
+    return tree, missing, collect_answers(submitted), reader
 
 
 ANSWERS_LIMIT = 1 << 20  # characters of answers kept per file
@@ -99,18 +99,21 @@ NOTEBOOK_LIMIT = 50 << 20  # bytes of a notebook read for its answer cells
 
 def collect_answers(submitted: Path) -> dict[str, str]:
     """``{file name: Markdown}``: the submission's ``ANSWERS.md``, and the answer cells of each
-    notebook handed in (``answers_<notebook>.md``)."""
+    notebook handed in (``answers_<notebook>.md``), without control characters."""
     answers = {}
     found = _find(submitted, ANSWERS)
     if found is not None and not found.is_symlink():
-        answers[ANSWERS] = found.read_text(errors="replace")[:ANSWERS_LIMIT]
+        answers[ANSWERS] = plain(found.read_text(errors="replace"), ANSWERS_LIMIT)
     for nb in sorted(submitted.rglob("*.ipynb")):
         if nb.is_file() and not nb.is_symlink() and nb.stat().st_size <= NOTEBOOK_LIMIT \
                 and ".ipynb_checkpoints" not in nb.parts:
-            found = notebook_answers(nb)
+            try:
+                found = notebook_answers(nb)
+            except (RecursionError, UnicodeError, AttributeError):  # not the notebook it claims to be
+                continue
             if found:
                 text = "\n".join(f"## {key}\n\n{answer}\n" for key, answer in found)
-                answers[f"answers_{nb.stem}.md"] = text[:ANSWERS_LIMIT]
+                answers[f"answers_{plain(nb.stem, 100, True)}.md"] = plain(text, ANSWERS_LIMIT)
     return answers
 
 
@@ -126,46 +129,84 @@ def _failed_all(checks: list[Check], status: str, message: str) -> list[dict]:
                  question=c.question, score=0.0, status=status, where="", message=message) for c in checks]
 
 
+def _report(student: str, results: list[dict], limits: Limits, missing=(), answers=None, notes=()) -> dict:
+    return {"student": student, "isolation": isolation_used(limits), "missing_files": list(missing),
+            "notes": list(notes), "results": results, "answers": answers or {}, **summary(results)}
+
+
+def _unavailable(rel: str, refused: list[str]) -> str:
+    """Why a student file is not graded: refused (the reason), or not handed in."""
+    name = Path(rel).name
+    reasons = [r for r in refused if r.split(":")[0].rsplit("/", 1)[-1] == name
+               or any(r.split(":")[0] == part for part in Path(rel).parts[:-1])]
+    return f"file refused: {rel} ({'; '.join(reasons)})" if reasons else f"file not submitted: {rel}"
+
+
 def grade_one(entry: Path, base: Path, grader: Path, checks: list[Check], student_files: dict,
-              work: Path, limits: Limits = Limits(), hide=(), scratch: Path | None = None) -> dict:
+              work: Path, limits: Limits = Limits(), hide=(), scratch: Path | None = None,
+              student: str | None = None) -> dict:
     """Grade one submission in ``work`` (a folder of its own, removed afterwards).
 
     Each practical's files are imported once first, with a short time limit: a file that
     does not import (syntax error, exception, endless loop, exit at import) fails that
-    practical's checks at once with the reason, instead of once per check.
+    practical's checks at once with the reason, instead of once per check. A practical none
+    of whose files was handed in (or taken) is not run: its checks fail with the reason.
     """
-    student = student_name(entry)
+    student = student or entry.name
     work.mkdir(parents=True)
     try:
         try:
-            tree, missing, answers = assemble(entry, base, student_files, work)
-        except (zipfile.BadZipFile, OSError) as e:
-            results = _failed_all(checks, "error", f"submission unreadable: {e}")
-            return {"student": student, "missing_files": [], "results": results, "answers": {},
-                    **summary(results)}
+            tree, missing, answers, reader = assemble(entry, base, student_files, work)
+        except (Refused, OSError) as e:
+            why = e if isinstance(e, Refused) else f"{type(e).__name__}: {e}"
+            return _report(student, _failed_all(checks, "error", f"submission unreadable: {plain(why)}"),
+                           limits, notes=[f"submission unreadable: {plain(why)}"])
         results = []
         for practical, mine in by_practical(checks).items():
             files = [f for f in student_files if f.split("/")[0] == practical]
-            probe = Check(id="import:" + ",".join(_modules(files)), title="import", points=0,
-                          practical=practical, hidden=False, timeout=IMPORT_TIMEOUT, module="", name="",
-                          func=None)
-            imported, *graded = run_checks([probe] + mine, tree, grader, limits=limits, hide=hide, scratch=scratch)
-            if imported["status"] == "passed":
-                results += graded
+            if files and set(files) <= set(missing):  # nothing of the student's to run: the reason below
+                results += _failed_all(mine, "failed", "")
                 continue
-            where = f" ({imported['where']})" if imported["where"] else ""
-            reason = (f"importing your files did not finish within {IMPORT_TIMEOUT:g} s"
-                      if imported["status"] == "timeout"
-                      else f"importing your files failed: {imported['message']}{where}")
-            results += _failed_all(mine, "failed", reason)
+            results += _grade_practical(practical, mine, files, tree, grader, limits, hide, scratch)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for r in results:  # a missing file explains a failure better than the stub's message
-        for rel in missing:
-            if r["status"] != "passed" and rel.split("/")[0] == r["practical"]:
-                r["message"] = f"file not submitted: {rel}"
-    return {"student": student, "missing_files": missing, "results": results, "answers": answers,
-            **summary(results)}
+        lost = [rel for rel in missing if rel.split("/")[0] == r["practical"]]
+        if r["status"] != "passed" and lost:
+            r["message"] = "; ".join(_unavailable(rel, reader.refused) for rel in lost)
+    return _report(student, results, limits, missing, answers, reader.refused + reader.notes)
+
+
+def _grade_practical(practical: str, checks: list[Check], files: list[str], tree: Path, grader: Path,
+                     limits: Limits, hide, scratch) -> list[dict]:
+    """One practical's checks, after a probe that imports its files (their failure to import
+    fails every check at once, with the reason)."""
+    probe = Check(id="import:" + ",".join(_modules(files)), title="import", points=0,
+                  practical=practical, hidden=False, timeout=IMPORT_TIMEOUT, module="", name="", func=None)
+    imported, *graded = run_checks([probe] + checks, tree, grader, limits=limits, hide=hide, scratch=scratch)
+    if imported["status"] == "passed":
+        return graded
+    where = f" ({imported['where']})" if imported["where"] else ""
+    reason = (f"importing your files did not finish within {IMPORT_TIMEOUT:g} s"
+              if imported["status"] == "timeout"
+              else f"importing your files failed: {imported['message']}{where}")
+    return _failed_all(checks, "failed", reason)
+
+
+def fingerprint(entry: Path, grader_digest: str, student_files=()) -> str | None:
+    """What a grade depends on: the files taken from the submission (read as grading reads
+    them), and the grader and checks used; None when the hand-in is refused as a whole."""
+    h = hashlib.sha256(grader_digest.encode())
+
+    def emit(rel: str, data: bytes) -> None:
+        h.update(rel.encode("utf-8", "surrogateescape") + b"\0" + hashlib.sha256(data).digest())
+
+    try:
+        reader = Reader(Wanted.of(student_files), emit).read(entry)
+    except (Refused, OSError):
+        return None
+    h.update("\n".join(reader.refused + reader.notes).encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
 
 
 def _digest(paths, root: Path, extra: str = "") -> str:
@@ -175,13 +216,9 @@ def _digest(paths, root: Path, extra: str = "") -> str:
     return h.hexdigest()
 
 
-def fingerprint(entry: Path, grader_digest: str) -> str:
-    """What a grade depends on: the submission's bytes, and the grader and checks used."""
-    files = [entry] if entry.is_file() else [p for p in entry.rglob("*") if p.is_file()]
-    return _digest(files, entry.parent, grader_digest)
-
-
-def _previous(out: Path, student: str, print_: str) -> dict | None:
+def _previous(out: Path, student: str, print_: str | None) -> dict | None:
+    if print_ is None:
+        return None
     try:
         report = json.loads((out / "students" / student / "report.json").read_text())
     except (OSError, ValueError):
@@ -189,8 +226,25 @@ def _previous(out: Path, student: str, print_: str) -> dict | None:
     return report if report.get("fingerprint") == print_ else None
 
 
-def student_name(entry: Path) -> str:
-    return entry.stem if entry.suffix == ".zip" else entry.name
+@contextmanager
+def _private_process():
+    """The batch's own process not dumpable while it runs (see :func:`grading.runner.undumpable`)."""
+    before = undumpable(0)
+    try:
+        yield
+    finally:
+        if before:
+            undumpable(before)
+
+
+def _select_checks(target: str, only) -> list[Check]:
+    checks = select(target, include_hidden=True)
+    if only:
+        unknown = sorted(set(only) - {c.id for c in checks})
+        if unknown:
+            raise SystemExit(f"unknown check(s): {', '.join(unknown)}")
+        checks = [c for c in checks if c.id in only]
+    return checks
 
 
 def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1, limits: Limits = Limits(),
@@ -203,138 +257,85 @@ def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1, l
     interruption, or with new submissions) regrades only the students whose fingerprint
     changed, unless ``regrade`` (True: everyone; a list: those students). Every check runs
     on one thread, whatever ``workers`` is, so that scores do not depend on how the batch
-    was split. With ``nbgrader_db``, the scores also go into that nbgrader gradebook
-    database as the assignment ``assignment`` (default: the practical's name, or "rdfia").
+    was split. A student with two hand-ins, or a hand-in that is not a folder or a zip, gets
+    one row saying so, graded neither. With ``limits.sandbox == "on"``, a machine that cannot
+    set up the sandbox stops the batch before anything runs. With ``nbgrader_db``, the
+    scores also go into that nbgrader gradebook database as the assignment ``assignment``
+    (default: the practical's name, or "rdfia").
     """
+    if limits.sandbox == "on" and not namespaces_available():
+        raise SystemExit(NO_SANDBOX)
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
-    entries = _submissions(submissions)
+    handed = handins(submissions)
+    if not handed:
+        raise SystemExit(f"no submissions (folders or .zip files) in {submissions}")
     if isinstance(regrade, list):
-        unknown = sorted(set(regrade) - {student_name(e) for e in entries})
+        unknown = sorted(set(regrade) - {h.student for h in handed})
         if unknown:
             raise SystemExit(f"no submission for {', '.join(unknown)} in {submissions}")
-    checks = select(target, include_hidden=True)
-    if only:
-        unknown = sorted(set(only) - {c.id for c in checks})
-        if unknown:
-            raise SystemExit(f"unknown check(s): {', '.join(unknown)}")
-        checks = [c for c in checks if c.id in only]
+    checks = _select_checks(target, only)
     out.mkdir(parents=True, exist_ok=True)
     log.info(isolation(limits))
-    with tempfile.TemporaryDirectory(prefix="rdfia-batch-") as tmp:
-        tmp = Path(tmp)
-        base = tmp / "release"
-        manifest = release(base)
-        grader = grader_copy(tmp / "grader")
-        graded = {c.practical for c in checks}
-        student_files = {f: v for f, v in manifest["student_files"].items()
-                         if f.split("/")[0] in graded}
-        grader_files = [p for p in tmp.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-        grader_digest = _digest(grader_files, tmp, ",".join(c.id for c in checks) + repr(limits))
-        # Hidden from every student's process: the submissions, the reports, the reference
-        # solution with its tests, the release it was assembled from, and every working copy
-        # and check folder of the batch (each check sees its own through its view).
-        hide = ([submissions, out] + [REPO / p for p in (*PRACTICALS, "grading", "tests")]
-                + [tmp / p for p in ("release", "work", "checks")])
-        reports, todo = [], []
-        for i, entry in enumerate(entries):
-            print_ = fingerprint(entry, grader_digest)
-            again = regrade is True or (isinstance(regrade, list) and student_name(entry) in regrade)
-            done = None if again else _previous(out, student_name(entry), print_)
-            if done:
-                reports.append(done)
-            else:
-                todo.append((i, entry, print_))
-        if reports:
-            log.info("%d of %d students already graded with the same submission and grader: kept "
-                     "(--regrade grades them again)", len(reports), len(entries))
-        for d in ("work", "checks", "views"):
-            (tmp / d).mkdir()
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            jobs = {pool.submit(grade_one, entry, base, grader, checks, student_files,
-                                tmp / "work" / str(i), limits, hide, tmp): (entry, print_)
-                    for i, entry, print_ in todo}
-            for job in tqdm(as_completed(jobs), total=len(jobs), desc="students", unit="student"):
-                entry, print_ = jobs[job]
-                try:
-                    report = job.result()
-                    report["fingerprint"] = print_
-                except Exception as e:  # a bug of the grader: this student's row says so, the batch goes on
-                    log.exception("grading %s failed", student_name(entry))
-                    results = _failed_all(checks, "error", f"the grader failed on this submission "
-                                          f"({type(e).__name__}: {e}); tell your instructor")
-                    # no fingerprint: the next run of the batch grades this student again
-                    report = {"student": student_name(entry), "missing_files": [], "results": results,
-                              **summary(results)}
-                write_reports(report, out)
-                reports.append(report)
+    with _private_process(), tempfile.TemporaryDirectory(prefix="rdfia-batch-") as tmp:
+        reports = _grade_batch(Path(tmp), handed, submissions, out, checks, workers, limits, regrade)
     write_gradebook(reports, checks, out / "gradebook.csv")
     if nbgrader_db is not None:
         write_nbgrader(reports, checks, nbgrader_db, assignment or ("rdfia" if target == "all" else target))
     return sorted(reports, key=lambda r: r["student"])
 
 
-def write_reports(report: dict, out: Path) -> None:
-    """``report.json`` (everything, for the instructor), ``feedback.md`` and Gradescope's
-    ``results.json`` (for the student: a hidden check shows its title and result only)."""
-    folder = out / "students" / report["student"]
-    folder.mkdir(parents=True, exist_ok=True)
-    answers = report.get("answers", {})
-    if isinstance(answers, dict):  # the answers' texts become files, for the instructor to read
-        for name, text in answers.items():
-            (folder / name).write_text(text)
-        report = {**report, "answers": sorted(answers)}
-    (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [f"# Feedback for {report['student']}", "",
-             f"Score: **{report['score']:g} / {report['max_score']:g}** "
-             f"({report['passed']}/{report['checks']} checks passed)", ""]
-    if report["missing_files"]:
-        lines += ["Files not found in the submission: " +
-                  ", ".join(f"`{m}`" for m in report["missing_files"]), ""]
-    lines += ["| check | result | points |", "|---|---|---|"]
-    for r in report["results"]:
-        lines.append(f"| {r['title']}{' (hidden)' if r['hidden'] else ''} | {r['status']} | "
-                     f"{r['score']:g}/{r['points']:g} |")
-    details = [r for r in report["results"] if r["status"] != "passed" and not r["hidden"]]
-    if details:
-        lines += ["", "## What went wrong", ""]
-        lines += [f"- **{r['title']}**: {r['message']}" for r in details]
-    (folder / "feedback.md").write_text("\n".join(lines) + "\n")
-    (folder / "results.json").write_text(json.dumps(gradescope_results(report), indent=2) + "\n")
-
-
-# The fields of Gradescope's autograder results.json (its "Autograder Specifications"
-# page): top level and per test. tests/test_grading.py validates our files against them.
-GRADESCOPE_FIELDS = {"score", "execution_time", "output", "output_format", "test_output_format",
-                     "test_name_format", "visibility", "stdout_visibility", "extra_data", "tests",
-                     "leaderboard"}
-GRADESCOPE_TEST_FIELDS = {"score", "max_score", "status", "name", "name_format", "number", "output",
-                          "output_format", "tags", "visibility", "extra_data"}
-
-
-def gradescope_results(report: dict) -> dict:
-    tests = []
-    for r in report["results"]:
-        output = ("hidden check: only its result is shown" if r["hidden"]
-                  else "" if r["status"] == "passed" else r["message"])
-        tests.append({"name": r["title"], "number": r["id"], "score": r["score"], "max_score": r["points"],
-                      "status": "passed" if r["status"] == "passed" else "failed", "output": output,
-                      "tags": [r["practical"]], "visibility": "visible"})
-    seconds = sum(r.get("seconds") or 0 for r in report["results"])
-    missing = report["missing_files"]
-    return {"score": report["score"], "execution_time": round(seconds),
-            "output": f"{report['passed']}/{report['checks']} checks passed"
-                      + (f"; files not found: {', '.join(missing)}" if missing else ""),
-            "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
-
-
-def write_gradebook(reports: list[dict], checks: list[Check], path: Path) -> None:
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["student"] + [c.id for c in checks] + ["total", "max"])
-        for rep in sorted(reports, key=lambda r: r["student"]):
-            scores = {r["id"]: r["score"] for r in rep["results"]}
-            w.writerow([rep["student"]] + [f"{scores.get(c.id, 0):g}" for c in checks]
-                       + [f"{rep['score']:g}", f"{rep['max_score']:g}"])
+def _grade_batch(tmp: Path, handed: list[Handin], submissions: Path, out: Path, checks: list[Check],
+                 workers: int, limits: Limits, regrade) -> list[dict]:
+    """Grade the hand-ins in the batch's folder ``tmp``: each report is written as it comes."""
+    base = tmp / "release"
+    manifest = release(base)
+    grader = grader_copy(tmp / "grader")
+    graded = {c.practical for c in checks}
+    student_files = {f: v for f, v in manifest["student_files"].items() if f.split("/")[0] in graded}
+    grader_files = [p for p in tmp.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    grader_digest = _digest(grader_files, tmp, ",".join(c.id for c in checks) + repr(limits))
+    # Hidden from every student's process: the submissions, the reports, the reference
+    # solution with its tests, the release it was assembled from, and every working copy
+    # and check folder of the batch (each check sees its own through its view).
+    hide = ([submissions, out] + [REPO / p for p in (*PRACTICALS, "grading", "tests")]
+            + [tmp / p for p in ("release", "work", "checks")])
+    reports, todo = [], []
+    for i, h in enumerate(handed):
+        if h.problem:  # two hand-ins, or not a hand-in at all: the instructor decides
+            reports.append(_report(h.student, _failed_all(checks, "error", h.problem), limits, notes=[h.problem]))
+            write_reports(reports[-1], out)
+            continue
+        print_ = fingerprint(h.entries[0], grader_digest, student_files)
+        again = regrade is True or (isinstance(regrade, list) and h.student in regrade)
+        done = None if again else _previous(out, h.student, print_)
+        if done:
+            reports.append(done)
+        else:
+            todo.append((i, h, print_))
+    kept = sum("fingerprint" in r for r in reports)
+    if kept:
+        log.info("%d of %d students already graded with the same submission and grader: kept "
+                 "(--regrade grades them again)", kept, len(handed))
+    for d in ("work", "checks", "views"):
+        (tmp / d).mkdir()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        jobs = {pool.submit(grade_one, h.entries[0], base, grader, checks, student_files,
+                            tmp / "work" / str(i), limits, hide, tmp, h.student): (h, print_)
+                for i, h, print_ in todo}
+        for job in tqdm(as_completed(jobs), total=len(jobs), desc="students", unit="student"):
+            h, print_ = jobs[job]
+            try:
+                report = job.result()
+                if print_ is not None:
+                    report["fingerprint"] = print_
+            except Exception as e:  # a bug of the grader: this student's row says so, the batch goes on
+                log.exception("grading %s failed", h.student)
+                message = plain(f"the grader failed on this submission ({type(e).__name__}: {e}); tell your instructor")
+                # no fingerprint: the next run of the batch grades this student again
+                report = _report(h.student, _failed_all(checks, "error", message), limits, notes=[message])
+            write_reports(report, out)
+            reports.append(report)
+    return reports
 
 
 def write_nbgrader(reports: list[dict], checks: list[Check], db: Path, assignment: str,

@@ -33,7 +33,8 @@ RELEASED = ("common", "grading", *PRACTICALS, "requirements-student.txt", ".giti
 RENAMED = {"requirements-student.txt": "requirements.txt"}
 # ...except these (instructor-only material; patterns relative to the repository).
 WITHHELD = ("grading/hidden", "grading/edition", "grading/mutants.py", "grading/selftest.py",
-            "grading/calibrate.py", "grading/grade.py", "grading/release.py", "*/questions.toml")
+            "grading/calibrate.py", "grading/grade.py", "grading/collect.py", "grading/reports.py",
+            "grading/release.py", "*/questions.toml")
 
 MANIFEST = "MANIFEST.json"
 START_MARK = "# ======== YOUR CODE: {name} ========"

@@ -18,10 +18,14 @@ also gets:
   home: nothing outside the view can be changed), the folders named in ``hide`` (the
   reference solution, the submissions, the reports, the other students' working copies)
   and the grader's copy (the checks, hidden ones included) are covered by an empty,
-  unreadable ``tmpfs``, and ``/dev/shm`` is a private ``tmpfs``.
+  unreadable ``tmpfs``, ``/dev/shm`` is a private ``tmpfs`` and ``/proc`` is that of the
+  PID namespace.
 
 Without ``unshare`` the same limits apply and the network is refused inside Python. The split
-into two processes holds everywhere: the verdict is never the student's.
+into two processes holds everywhere: the verdict is never the student's. Everywhere too, each
+process starts with an environment built for it (:func:`process_env`), never a copy of the
+instructor's, and the grader's processes are not dumpable, so that a student's process of
+the same user cannot read their environment or memory through ``/proc``.
 """
 import dataclasses
 import functools
@@ -37,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grading.registry import Check
+from grading.untrusted import NAME_LIMIT, plain
 
 REPO = Path(__file__).resolve().parents[1]  # the course's code: ``common`` for the checks
 
@@ -48,7 +53,8 @@ UNSHARE = ["unshare", "--user", "--map-root-user", "--net", "--mount", "--pid", 
 # Runs as "root" of a new user namespace, with the arguments RUN VIEW TREE HIDDEN... -- CMD:
 # mounts the check's folder RUN at VIEW and the student's TREE at VIEW/tree, makes every other
 # mount read-only (those it cannot change, such as /proc, stay as they are; / must succeed),
-# hides each HIDDEN folder, gives the check a private /dev/shm, then replaces itself with CMD
+# hides each HIDDEN folder, gives the check a private /dev/shm and the /proc of its own PID
+# namespace, then replaces itself with CMD
 # (so the check's pid stays the group leader), from "/" so that no working directory leads
 # back into a hidden folder. CMD runs in a second, nested user and mount namespace: there
 # every mount made above is locked, so that the check's code, "root" again but of the
@@ -67,6 +73,7 @@ while [ "$1" != "--" ]; do
   mount -t tmpfs -o size=4k,mode=000 rdfia-hidden "$1" 2>/dev/null || exit 97; shift
 done; shift
 if [ -d /dev/shm ]; then mount -t tmpfs -o size=64m rdfia-shm /dev/shm 2>/dev/null || exit 97; fi
+mount -t proc proc /proc 2>/dev/null || exit 97
 cd / && exec unshare --user --mount --map-root-user -- "$@"
 '''
 
@@ -78,7 +85,17 @@ class Limits:
     printed output included (RLIMIT_FSIZE)."""
     memory_mb: int = 4096
     output_mb: int = 64
-    sandbox: str = "auto"  # "auto": namespaces where available; "off": limits only
+    sandbox: str = "auto"  # "auto": namespaces where available; "on": namespaces or stop; "off": limits only
+
+
+def sandboxed(limits: Limits) -> bool:
+    """Whether checks run under these limits get the namespaces' sandbox."""
+    return limits.sandbox != "off" and namespaces_available()
+
+
+def isolation_used(limits: Limits) -> str:
+    """What isolated a student's code, in the words the reports and the gradebook record."""
+    return "sandbox" if sandboxed(limits) else "limits only"
 
 
 @functools.lru_cache(maxsize=None)
@@ -109,14 +126,71 @@ def grader_copy(dest: Path) -> Path:
     return dest
 
 
-def _env(threads: int, limits: Limits, sandboxed: bool, home: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "RDFIA_LIMIT"))}
-    env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0",
-               OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               CUDA_VISIBLE_DEVICES="", HOME=str(home), TMPDIR=str(home),
-               RDFIA_LIMITS=json.dumps({"memory_mb": limits.memory_mb, "output_mb": limits.output_mb,
-                                        "network": "namespace" if sandboxed else "python"}))
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS")
+# Kept from the instructor's environment when set: paths that some PyTorch installations need
+# to load their libraries, never credentials.
+PASSED_THROUGH = ("LD_LIBRARY_PATH",)
+# Also kept for the grader's process (never the student's): where the course's data and caches are.
+GRADER_PASSED_THROUGH = ("RDFIA_DATA_DIR", "RDFIA_CACHE_DIR", "TORCH_HOME")
+
+
+def process_env(threads: int, home: Path, extra=()) -> dict:
+    """The environment of a process that the grader starts, built from an allow-list: the
+    Python's own folder on ``PATH``, a UTF-8 locale, thread counts, ``home`` as ``HOME`` and
+    ``home/tmp`` as ``TMPDIR``, no GPU, and the variables named in ``extra`` when set."""
+    env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+           "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONUTF8": "1", "PYTHONIOENCODING": "utf-8",
+           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "PYTHONNOUSERSITE": "1",
+           "MPLBACKEND": "Agg", "CUDA_VISIBLE_DEVICES": "", "HOME": str(home), "TMPDIR": str(home / "tmp")}
+    env.update({name: str(threads) for name in THREAD_VARIABLES})
+    env.update({name: os.environ[name] for name in (*PASSED_THROUGH, *extra) if name in os.environ})
     return env
+
+
+def _student_env(threads: int, limits: Limits, sandboxed: bool, home: Path) -> dict:
+    env = process_env(threads, home)
+    env["RDFIA_LIMITS"] = json.dumps({"memory_mb": limits.memory_mb, "output_mb": limits.output_mb,
+                                      "network": "namespace" if sandboxed else "python"})
+    return env
+
+
+def undumpable(flag: int = 0) -> int | None:
+    """Linux: make this process dumpable or not (``flag``); not dumpable, no process of the
+    same user can read its environment or memory through ``/proc``. Returns the previous
+    setting (None where it cannot be set)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        before = libc.prctl(3, 0, 0, 0, 0)  # PR_GET_DUMPABLE
+        return before if libc.prctl(4, flag, 0, 0, 0) == 0 else None  # PR_SET_DUMPABLE
+    except (OSError, AttributeError):
+        return None
+
+
+def _student_spec(run: Path, view: Path, tree: Path, grader: Path, threads: int, limits: Limits, hide) -> dict:
+    """How the grader's process starts the student's: command (the sandbox's included),
+    working folder, environment and output files. In the sandbox, the student's process sees
+    its folder ``run`` at ``view``, and its copy ``tree`` at ``view/tree``."""
+    shutil.copy(Path(__file__).with_name("student.py"), run / "student.py")
+    (run / "home" / "tmp").mkdir(parents=True)
+    in_sandbox = sandboxed(limits)
+    seen, seen_tree = (view, view / "tree") if in_sandbox else (run, tree)
+    cmd = [sys.executable, str(seen / "student.py"), str(seen_tree)]
+    if in_sandbox:
+        (run / "tree").mkdir()
+        # The copy reaches the sandbox through its bind mount at the view only: the folder that
+        # holds it (the batch's "work", with the classmates' copies) is hidden like the others.
+        keep = [view, Path(sys.executable).resolve(), Path(sys.prefix).resolve()]
+        hidden = list(hide) + ([grader / "grading", REPO] if grader != tree else [])
+        cmd = (UNSHARE + ["sh", "-c", _MOUNT_SCRIPT, "sh", str(run), str(view), str(tree)]
+               + _visible(hidden, keep) + ["--"] + cmd)
+    return {"cmd": cmd, "cwd": str(run), "env": _student_env(threads, limits, in_sandbox, seen / "home"),
+            "log": str(run / "output.txt"), "logs": str(run / "output"),
+            "logs_seen": str(seen / "output"), "limits": dataclasses.asdict(limits)}
 
 
 def _visible(hide, keep: list[Path]) -> list[str]:
@@ -166,50 +240,21 @@ def run_checks(checks: list[Check], tree: Path, grader: Path, threads: int = 1, 
         judge, run = tmp / "judge", tmp / "student"  # the student's process sees only ``run``
         judge.mkdir()
         (run / "output").mkdir(parents=True)
-        shutil.copy(Path(__file__).with_name("student.py"), run / "student.py")
-        sandboxed = limits.sandbox != "off" and namespaces_available()
-        # The student's process sees its folder and its copy at the view path in the sandbox.
-        seen, seen_tree = (view, view / "tree") if sandboxed else (run, tree)
-        cmd = [sys.executable, str(seen / "student.py"), str(seen_tree)]
-        if sandboxed:
-            (run / "tree").mkdir()
-            # The copy reaches the sandbox through its bind mount at the view only: the folder that
-            # holds it (the batch's "work", with the classmates' copies) is hidden like the others.
-            keep = [view, Path(sys.executable).resolve(), Path(sys.prefix).resolve()]
-            hidden = list(hide) + ([grader / "grading", REPO] if grader != tree else [])
-            cmd = (UNSHARE + ["sh", "-c", _MOUNT_SCRIPT, "sh", str(run), str(view), str(tree)]
-                   + _visible(hidden, keep) + ["--"] + cmd)
         results_path = judge / "results.jsonl"
         session = {"checks": [{"id": c.id, "timeout": c.timeout} for c in checks], "results": str(results_path),
-                   "student": {"cmd": cmd, "cwd": str(run), "env": _env(threads, limits, sandboxed, seen),
-                               "log": str(run / "output.txt"), "logs": str(run / "output"),
-                               "logs_seen": str(seen / "output"), "limits": dataclasses.asdict(limits)}}
+                   "student": _student_spec(run, view, tree, grader, threads, limits, hide)}
         (judge / "session.json").write_text(json.dumps(session))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONDONTWRITEBYTECODE="1",
-                   MPLBACKEND="Agg", CUDA_VISIBLE_DEVICES="")
+        (judge / "home" / "tmp").mkdir(parents=True)
+        env = process_env(threads, judge / "home", extra=GRADER_PASSED_THROUGH)
         limit = sum(c.timeout for c in checks) + SESSION_SLACK
         deadline = time.monotonic() + limit
-        results, seen_lines = [], 0
         with open(judge / "output.txt", "wb") as log:
             proc = subprocess.Popen([sys.executable, str(grader / "grading" / "worker.py"), str(grader), str(REPO),
                                      str(judge / "session.json")],
                                     cwd=judge, env=env, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
             try:
-                while True:
-                    try:
-                        proc.wait(timeout=min(0.5, max(deadline - time.monotonic(), 0)))
-                        finished = True
-                    except subprocess.TimeoutExpired:
-                        finished = time.monotonic() >= deadline
-                    results = _read_results(results_path)
-                    if progress is not None:
-                        for r in results[seen_lines:]:
-                            progress(r)
-                    seen_lines = len(results)
-                    if finished:
-                        break
+                _follow(proc, results_path, deadline, progress)
             finally:
                 _kill_group(proc)
         results = _read_results(results_path)
@@ -220,10 +265,30 @@ def run_checks(checks: list[Check], tree: Path, grader: Path, threads: int = 1, 
                          "message": f"the grader's process ended without a result: {why}"}
                         for c in checks[len(results):]]
     for c, r in zip(checks, results):
+        # What the submission controls (its messages, output and names) enters the reports here.
         r.update(id=c.id, points=c.points, score=c.points if r["status"] == "passed" else 0.0,
-                 title=c.title, hidden=c.hidden, practical=c.practical, question=c.question)
-        r.setdefault("where", "")
+                 title=c.title, hidden=c.hidden, practical=c.practical, question=c.question,
+                 message=plain(r.get("message", "")), where=plain(r.get("where", ""), NAME_LIMIT, True))
     return results
+
+
+def _follow(proc: subprocess.Popen, results_path: Path, deadline: float, progress) -> None:
+    """Wait for the session to end or its deadline to pass, giving each result to
+    ``progress`` as it comes."""
+    seen_lines = 0
+    while True:
+        try:
+            proc.wait(timeout=min(0.5, max(deadline - time.monotonic(), 0)))
+            finished = True
+        except subprocess.TimeoutExpired:
+            finished = time.monotonic() >= deadline
+        results = _read_results(results_path)
+        if progress is not None:
+            for r in results[seen_lines:]:
+                progress(r)
+        seen_lines = len(results)
+        if finished:
+            return
 
 
 def _read_results(path: Path) -> list[dict]:

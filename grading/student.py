@@ -13,7 +13,7 @@ grader's, made in the other process.
 Started by the grader as ``python student.py TREE`` (a copy of this file in the checks'
 folder: the ``grading`` package itself is hidden from this process), once for all the checks
 of a practical, with ``RDFIA_CONTROL`` naming a Unix socket to the grader. It lowers its own
-limits (memory, size of written files, no core dumps) from ``$RDFIA_LIMITS`` and imports
+limits (memory, size of written files, no core dumps, no capabilities) from ``$RDFIA_LIMITS`` and imports
 torch (and torchvision, NumPy), never the student's code; then, for each check, it forks a
 fresh child that gets the check's two pipes (through the socket) and its own output file,
 and it reports the child's exit status when the child ends. Every check thus starts from a
@@ -160,6 +160,30 @@ def _wait(fd: int, deadline: float | None, write: bool = False) -> None:
 
 # ------------------------------------------------------------------------------- in the sandbox
 
+def drop_privileges() -> None:
+    """Linux: give up every capability for good (those of a grader run as root included), so
+    that the student's code can read no other process's memory or environment and gains
+    nothing by running a program."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        for cap in range(64):  # the bounding set: what an exec could give back
+            libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP; fails harmlessly without CAP_SETPCAP
+        libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: no setuid program regains any
+
+        class Header(ctypes.Structure):
+            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+        class Data(ctypes.Structure):
+            _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                        ("inheritable", ctypes.c_uint32)]
+
+        libc.capset(ctypes.byref(Header(0x20080522, 0)), (Data * 2)())  # version 3: every set empty
+    except (OSError, AttributeError):
+        pass
+
+
 def apply_limits() -> None:
     import resource
 
@@ -169,6 +193,7 @@ def apply_limits() -> None:
             n = int(limits[key]) << 20
             resource.setrlimit(getattr(resource, name), (n, n))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    drop_privileges()
     if limits.get("network") == "python":  # no network namespace: refuse sockets in Python
         import socket
 

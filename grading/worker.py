@@ -171,6 +171,9 @@ def _import_probe(modules):
 
 def main(grader: str, repo: str, session_path: str) -> None:
     sys.path[:] = [grader, repo] + [p for p in sys.path[1:] if p not in (grader, repo)]
+    from grading.runner import undumpable
+
+    undumpable()  # the student's process, of the same user, must not read this one's memory
     with open(session_path) as f:
         session = json.load(f)
     student = StudentProcess(session["student"])
