@@ -5,7 +5,7 @@ classifier.
 Run from the repository root:
   python tp3c_domain_adaptation/main.py all        every run, the t-SNE figures and the table
   python tp3c_domain_adaptation/main.py dann       DANN alone (baseline: 'baseline')
-  python tp3c_domain_adaptation/main.py --quick all   the whole pipeline in about a minute
+  python tp3c_domain_adaptation/main.py --quick dann  a smoke run of DANN (--quick all: of every run)
 
 Each training run writes runs/NAME/ under --out-dir (metrics.json, curves.png,
 model.pt, config.json) and updates summary.md/summary.json/summary.png, the table of MNIST

@@ -26,7 +26,7 @@ DEMOS = {
                       "results/tp3a_transfer/*.png"),
     "tp3b_visualization": (["python tp3b_visualization/main.py --quick all --model efficientnet_lite0"],
                            "results/tp3b_visualization/*.png"),
-    "tp3c_domain_adaptation": (["python tp3c_domain_adaptation/main.py --quick all"],
+    "tp3c_domain_adaptation": (["python tp3c_domain_adaptation/main.py --quick dann"],
                                "results/tp3c_domain_adaptation/**/*.png"),
     "tp3d_gan": (["python tp3d_gan/main.py --quick"], "results/tp3d_gan/dcgan/*.png"),
 }
