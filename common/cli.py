@@ -5,14 +5,22 @@ experiment with :func:`add_command`, and hands control to :func:`run`, which par
 sets up logging, the device, the seed and the output folder, and turns a
 :class:`common.errors.UserError` into one clear line instead of a traceback.
 
+A command's settings are a dataclass (a subclass of :class:`Settings`) whose fields,
+declared with :func:`option`, are at once its typed values and its command-line options
+(``--field-name``). :func:`run` builds it once from the command line and hands it to the
+command. One quick mode for all: ``--quick`` replaces the defaults of the fields the class
+names in ``QUICK``; an option given on the command line always wins.
+
 The shared flags (``--device``, ``--seed``, ``--data-dir``, ``--out-dir``, ``--quick``)
 are accepted before or after the subcommand.
 """
 import argparse
+import dataclasses
 import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any, ClassVar
 
 from common.device import DEVICE_CHOICES, PRECISION_CHOICES, check_precision, seed_everything, select_device
 from common.errors import UserError
@@ -94,13 +102,121 @@ def open_unit(text: str) -> float:
     return value
 
 
+_PRECISION_HELP = ("arithmetic of the training/optimisation loop: bf16 = bfloat16 autocast (weights, "
+                   "optimizer and losses stay fp32), faster where the hardware computes it natively "
+                   "(CUDA GPUs from Ampere on, CPUs with AVX512-BF16 or AMX)")
+
+
 def precision_option(p, effect: str = "") -> None:
     """``--precision`` for the commands whose loops run under :func:`common.device.autocast`;
     ``effect``: what bf16 changes there, for the help."""
     p.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32",
-                   help="arithmetic of the training/optimisation loop: bf16 = bfloat16 autocast (weights, "
-                        "optimizer and losses stay fp32), faster where the hardware computes it natively "
-                        "(CUDA GPUs from Ampere on, CPUs with AVX512-BF16 or AMX)" + (f"; {effect}" if effect else ""))
+                   help=_PRECISION_HELP + (f"; {effect}" if effect else ""))
+
+
+def option(default: Any = None, help: str = "", *, type=None, choices=None, metavar=None, nargs=None,
+           positional: bool = False, group: str | None = None, flag: str | None = None):
+    """A field of a :class:`Settings` class that is also a command-line option.
+
+    ``default`` is the setting's value when the option is not given (a list default is
+    copied for each instance); ``type``, ``choices``, ``metavar`` and ``nargs`` are
+    argparse's. A ``bool`` default of False makes a flag that turns it on. ``positional``:
+    an argument without ``--``; ``group``: the title of the help section it is listed in;
+    ``flag``: the option's name when it is not the field's name in kebab case.
+    """
+    cli = dict(help=help, type=type, choices=choices, metavar=metavar, nargs=nargs, positional=positional,
+               group=group, flag=flag)
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata={"cli": cli})
+    return dataclasses.field(default=default, metadata={"cli": cli})
+
+
+@dataclasses.dataclass(kw_only=True)
+class Settings:
+    """What every command receives: the shared options, resolved (``device`` is a
+    ``torch.device`` once :func:`run` has chosen it).
+
+    A command's settings class adds its own fields with :func:`option`, and may name in
+    ``QUICK`` the defaults that ``--quick`` replaces (field name to its quick value)."""
+
+    QUICK: ClassVar[dict] = {}
+    command: str = ""
+    device: Any = "auto"
+    seed: int = 0
+    data_dir: Path = Path("data")
+    out_dir: Path = Path("results")
+    quick: bool = False
+
+    def replace(self, **changes) -> "Settings":
+        """A copy with some fields changed (the settings of one run of an experiment, say)."""
+        return dataclasses.replace(self, **changes)
+
+    def options(self) -> dict:
+        """Every field by name, for ``config.json``."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+def _own_fields(cls) -> list:
+    shared = {f.name for f in dataclasses.fields(Settings)}
+    return [f for f in dataclasses.fields(cls) if f.name not in shared and "cli" in f.metadata]
+
+
+def _field_default(f):
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+
+
+def _add_settings(p: argparse.ArgumentParser, cls) -> None:
+    """One option per field of ``cls``; argparse's own default is None, so that :func:`run`
+    tells an option given from one left out (and ``--quick`` replaces only the latter)."""
+    groups = {}
+    for f in _own_fields(cls):
+        spec, default = f.metadata["cli"], _field_default(f)
+        target = p
+        if spec["group"]:
+            target = groups.get(spec["group"]) or groups.setdefault(spec["group"], p.add_argument_group(spec["group"]))
+        shown = [] if default is None or default == [] or isinstance(default, bool) else [f"default: {_show(default)}"]
+        if f.name in cls.QUICK:
+            shown.append(f"--quick: {_show(cls.QUICK[f.name])}")
+        text = spec["help"] + (f" ({'; '.join(shown)})" if shown else "")
+        if spec["positional"]:
+            p_kw = {k: spec[k] for k in ("type", "choices", "metavar", "nargs") if spec[k] is not None}
+            target.add_argument(f.name, help=text, **p_kw)
+            continue
+        flag = spec["flag"] or "--" + f.name.replace("_", "-")
+        if isinstance(default, bool):
+            target.add_argument(flag, dest=f.name, action="store_true", default=None, help=text)
+            continue
+        kw = {k: spec[k] for k in ("type", "choices", "metavar", "nargs") if spec[k] is not None}
+        target.add_argument(flag, dest=f.name, default=None, help=text, **kw)
+
+
+def _show(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return " ".join(_show(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def build_settings(cls, args: argparse.Namespace):
+    """The settings of a command from its parsed command line: an option given wins, then
+    (with ``--quick``) the class's quick value, then the field's default. The shared
+    options come from ``args``; a field that is no option takes its quick value or default."""
+    shared = {f.name for f in dataclasses.fields(Settings)}
+    values = {}
+    for f in dataclasses.fields(cls):
+        given = getattr(args, f.name, None) if f.name in shared or "cli" in f.metadata else None
+        if given is not None:
+            values[f.name] = given
+        elif args.quick and f.name in cls.QUICK:
+            values[f.name] = cls.QUICK[f.name]
+    return cls(**values)
+
+
+def precision_setting(effect: str = ""):
+    """The ``precision`` field of the commands whose loops run under
+    :func:`common.device.autocast`; ``effect``: what bf16 changes there, for the help."""
+    return option("fp32", _PRECISION_HELP + (f"; {effect}" if effect else ""), choices=PRECISION_CHOICES)
 
 
 def make_parser(practical: str, description: str, default_command: str | None = None):
@@ -120,16 +236,21 @@ def make_parser(practical: str, description: str, default_command: str | None = 
     return parser, sub
 
 
-def add_command(subparsers, name: str, func, help: str, description: str | None = None, options=()):
-    """Add subcommand ``name`` that calls ``func(args)``; return its parser for options.
+def add_command(subparsers, name: str, func, help: str, description: str | None = None, options=(),
+                settings=None):
+    """Add subcommand ``name``; return its parser.
 
-    ``options``: functions ``add(parser)`` that add groups of options shared by several
-    subcommands (a ``--model`` option, the data options, ...), applied in order.
+    With ``settings`` (a :class:`Settings` subclass), its fields are the command's options
+    and :func:`run` calls ``func(settings)`` with them built from the command line.
+    Without it, ``func(args)`` receives the parsed namespace, and ``options`` are functions
+    ``add(parser)`` adding groups of options shared by several subcommands.
     """
     p = subparsers.add_parser(name, help=help, description=description or help,
                               formatter_class=_Formatter)
     _add_shared(p, "", suppress=True)
-    p.set_defaults(func=func)
+    p.set_defaults(func=func, _settings=settings)
+    if settings is not None:
+        _add_settings(p, settings)
     for add in options:
         add(p)
     return p
@@ -181,15 +302,17 @@ def run(parser: argparse.ArgumentParser, argv=None) -> int:
         args = parse(parser, argv)
         args.device = select_device(args.device)
         seed_everything(args.seed)
-        precision = ""
-        if hasattr(args, "precision"):
-            args.precision = check_precision(args.precision, args.device)
-            precision = f", precision {args.precision}"
         args.out_dir = Path(args.out_dir)
-        args.out_dir.mkdir(parents=True, exist_ok=True)
+        cls = getattr(args, "_settings", None)
+        run_with = build_settings(cls, args) if cls is not None else args
+        precision = ""
+        if getattr(run_with, "precision", None) is not None:
+            run_with.precision = check_precision(run_with.precision, run_with.device)
+            precision = f", precision {run_with.precision}"
+        run_with.out_dir.mkdir(parents=True, exist_ok=True)
         log.info("%s: device %s%s, seed %d, output in %s%s", args.command, args.device, precision, args.seed,
                  args.out_dir, " (quick mode)" if args.quick else "")
-        args.func(args)
+        args.func(run_with)
     except UserError as e:
         _close_bars()
         print(f"error: {e}", file=sys.stderr)

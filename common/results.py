@@ -1,4 +1,5 @@
 """Saving a run's numbers and its resolved configuration as JSON beside its figures."""
+import dataclasses
 import json
 import logging
 import platform
@@ -56,9 +57,13 @@ def load_json(path):
     return json.loads(Path(path).read_text())
 
 
-def run_config(args: Namespace | dict, **extra) -> dict:
-    """The resolved configuration of a run: every option, plus versions and the machine."""
-    options = vars(args) if isinstance(args, Namespace) else dict(args)
+def run_config(args, **extra) -> dict:
+    """The resolved configuration of a run (its settings, a namespace or a dict): every
+    option, plus versions and the machine."""
+    if dataclasses.is_dataclass(args):
+        options = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
+    else:
+        options = vars(args) if isinstance(args, Namespace) else dict(args)
     options = {k: v for k, v in options.items() if not k.startswith("_") and k != "func"}
     return {
         "options": _to_jsonable(options),

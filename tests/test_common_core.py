@@ -1,4 +1,5 @@
 """common: device selection, seeding, the shared command line, JSON results, figures."""
+import dataclasses
 import json
 import logging
 import random
@@ -11,6 +12,7 @@ from PIL import Image
 from common import cli
 from common.device import autocast, check_precision, seed_everything, select_device
 from common.errors import UserError
+from common.loop import History, StepTimer, batches_per_epoch, due
 from common.plotting import save_curves, save_image_grid, save_image_table
 from common.results import load_json, save_config, save_json
 
@@ -127,6 +129,48 @@ def test_user_errors_become_one_line_and_exit_code_2(tmp_path, capsys):
     assert "Traceback" not in err
 
 
+@dataclasses.dataclass(kw_only=True)
+class DemoSettings(cli.Settings):
+    QUICK = {"epochs": 1, "limit": 100}
+    epochs: int = cli.option(5, "passes over the data", type=cli.positive_int, group="training")
+    lr_d: float = cli.option(2e-4, "learning rate of D", type=float)
+    names: list = cli.option(["a"], "runs", positional=True, nargs="*")
+    bias: bool = cli.option(False, "add a bias")
+    limit: int | None = None  # no option: only --quick sets it
+
+
+def _settings_parser(calls):
+    parser, sub = cli.make_parser("tp_demo", "demo", default_command="train")
+    cli.add_command(sub, "train", calls.append, "train it", settings=DemoSettings)
+    return parser
+
+
+def test_settings_are_built_once_from_options_quick_values_and_defaults(tmp_path):
+    calls = []
+    parser = _settings_parser(calls)
+    out = ["--device", "cpu", "--out-dir", str(tmp_path)]
+    assert cli.run(parser, out) == 0
+    assert calls[-1] == DemoSettings(command="train", device=torch.device("cpu"), out_dir=tmp_path,
+                                     data_dir=calls[-1].data_dir, epochs=5, lr_d=2e-4, names=[], bias=False)
+    assert cli.run(parser, [*out, "--quick"]) == 0
+    assert (calls[-1].epochs, calls[-1].limit, calls[-1].quick) == (1, 100, True)
+    assert cli.run(parser, [*out, "--quick", "train", "--epochs", "5", "--lr-d", "1e-3", "--bias", "x"]) == 0
+    assert (calls[-1].epochs, calls[-1].lr_d, calls[-1].bias, calls[-1].names) == (5, 1e-3, True, ["x"])
+    cfg = json.loads(save_config(calls[-1], tmp_path).read_text())
+    assert cfg["options"]["epochs"] == 5 and cfg["options"]["device"] == "cpu"
+
+
+def test_settings_help_shows_defaults_and_quick_values(capsys):
+    with pytest.raises(SystemExit):
+        _settings_parser([]).parse_args(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--epochs EPOCHS passes over the data (default: 5; --quick: 1)" in text
+    assert "--lr-d LR_D learning rate of D (default: 0.0002)" in text
+    assert "--bias add a bias" in text and "--limit" not in text
+    with pytest.raises(SystemExit):  # argparse's own error, with the usage
+        cli.run(_settings_parser([]), ["train", "--epochs", "0"])
+
+
 def test_save_json_handles_tensors_arrays_paths_and_nan(tmp_path):
     path = save_json({"t": torch.tensor([1.5, 2.0]), "a": np.arange(3), "n": np.float32(0.25),
                       "p": tmp_path, "nan": float("nan"), "d": torch.device("cpu")},
@@ -150,3 +194,17 @@ def test_figures_are_pngs_of_the_right_size(tmp_path):
     save_image_table([np.zeros((8, 8)), np.ones((8, 8, 3))], tmp_path / "t.png", titles=["a", "b"])
     for name in ("c.png", "t.png"):
         assert Image.open(tmp_path / name).format == "PNG"
+
+
+def test_loop_bookkeeping_batches_evaluations_timing_and_history():
+    assert batches_per_epoch(1000, 128) == 7
+    with pytest.raises(UserError, match="--batch-size 64 is larger than the 10 source images"):
+        batches_per_epoch(10, 64, "source images")
+    assert [i for i in range(1, 11) if due(i, 4, 10)] == [4, 8, 10]
+    timer, history = StepTimer(), History(("loss", "acc"))
+    for step in range(3):
+        with timer:
+            history.add({"loss": torch.tensor(float(step))})
+    assert timer.steps == 3 and 0 <= timer.train_seconds <= timer.seconds
+    out = history.stacked()
+    assert out["loss"].tolist() == [0.0, 1.0, 2.0] and np.isnan(out["acc"]).all()
