@@ -20,10 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from common.results import load_json, markdown_table, save_json
 
-from common.results import load_json, markdown_table, save_json  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def project_loop(data_dir, iterations: int, precision: str = "fp32", batch_size: int = 128, nz: int = 100,

@@ -47,8 +47,9 @@ def grid_array(images: torch.Tensor, nrow: int = 8, value_range=(-1.0, 1.0)) -> 
 def plot_curves(ax, series: dict, x=None, smooth: int = 1, styles: dict | None = None) -> None:
     """Draw each named sequence of ``series`` on ``ax``.
 
-    ``x`` gives shared abscissae (default 0..n-1); ``smooth`` > 1 adds a moving average over that many points on top of the faint raw
-    curve; ``styles`` maps a name to extra ``ax.plot`` keywords (marker, linestyle...).
+    ``x`` gives shared abscissae (default 0..n-1); ``smooth`` > 1 adds a moving average over
+    that many points on top of the faint raw curve; ``styles`` maps a name to extra
+    ``ax.plot`` keywords (marker, linestyle...).
     """
     for i, (name, values) in enumerate(series.items()):
         values = np.asarray(values, dtype=float)

@@ -43,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-mb", type=int, default=4096, help="memory limit of each check's process")
     p.add_argument("--output-mb", type=int, default=64, help="limit on what a check's process prints or writes")
     p.add_argument("--sandbox", choices=("on", "off"), default="on",
-                   help="on (the default): the students' code runs without network, with other folders hidden and everything "
-                        "outside its copy read-only, and grading stops where Linux user namespaces cannot "
+                   help="on (the default): the students' code runs without network, with other folders hidden and "
+                        "everything outside its copy read-only, and grading stops where Linux user namespaces cannot "
                         "provide that; off: the time, memory and output limits only")
     p = sub.add_parser("selftest", help="every check passes on the reference and on the accepted variants, "
                                         "and fails on the stub, on each function left unwritten and on its mutants")

@@ -4,7 +4,8 @@ The checks of each practical run as one session of two processes, the student's 
 fresh child per check) apart from the checks' verdicts (see :mod:`grading.runner`). A
 submission is graded in a temporary tree made of the student release with the student's
 files copied over it (those that collection takes, see :mod:`grading.collect`), so the
-reference solution is never importable, and the submission itself is never touched. Instructor-only: the student release leaves this module out.
+reference solution is never importable, and the submission itself is never touched.
+Instructor-only: the student release leaves this module out.
 """
 import hashlib
 import json

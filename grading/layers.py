@@ -279,7 +279,8 @@ def parameters_of(ops: list) -> int:
     for op in ops:
         s = op.settings
         if op.kind in ("Conv2d", "ConvTranspose2d"):
-            total += s["in_channels"] * s["out_channels"] * s["kernel_size"] ** 2 + (s["out_channels"] if s["bias"] else 0)
+            total += (s["in_channels"] * s["out_channels"] * s["kernel_size"] ** 2
+                      + (s["out_channels"] if s["bias"] else 0))
         elif op.kind == "Linear":
             total += s["in_features"] * s["out_features"] + (s["out_features"] if s["bias"] else 0)
         elif op.kind == "BatchNorm2d":

@@ -188,7 +188,10 @@ def release(out: Path, repo: Path = REPO, force: bool = False) -> dict:
         if src.suffix == ".py":
             text = strip_instructor(src.read_text(), rel)
             regions = find_regions(text, rel)
-            dest.write_text(strip_solutions(text, rel))
+            text = strip_solutions(text, rel)
+            if rel.split("/")[0] in PRACTICALS and src.name == "main.py":
+                text = edition.script_start(text)
+            dest.write_text(text)
             if regions:
                 files[rel] = {"regions": len(regions), "functions": [r.function for r in regions]}
         else:

@@ -39,7 +39,8 @@ def feedback(report: dict) -> str:
     if report["missing_files"]:
         lines += ["Files not found in the submission: " + ", ".join(f"`{m}`" for m in report["missing_files"]), ""]
     if report.get("notes"):
-        lines += ["About the files handed in:", ""] + [f"- {md_code(n, 2 * NAME_LIMIT)}" for n in report["notes"]] + [""]
+        lines += (["About the files handed in:", ""] + [f"- {md_code(n, 2 * NAME_LIMIT)}" for n in report["notes"]]
+                  + [""])
     lines += ["| check | result | points |", "|---|---|---|"]
     for r in report["results"]:
         lines.append(f"| {r['title']}{' (hidden)' if r['hidden'] else ''} | {r['status']} | "

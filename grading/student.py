@@ -267,11 +267,19 @@ def _die_with_parent() -> None:
         pass
 
 
+def _holds_packages(entry: str) -> bool:
+    """Does this import path hold a copy of the practicals' packages (the instructor's, say)?"""
+    return any(os.path.isfile(os.path.join(entry or ".", name, "__init__.py"))
+               for name in ("common", "tp3a_transfer", "tp3b_visualization", "tp3c_domain_adaptation", "tp3d_gan"))
+
+
 def main(tree: str) -> None:
     tree = os.path.abspath(tree)
     control = socket.socket(fileno=int(os.environ["RDFIA_CONTROL"]))
     apply_limits()
-    sys.path[:] = [tree] + [p for p in sys.path[1:] if p != tree]
+    sys.path[:] = [tree] + [p for p in sys.path[1:] if p != tree and not _holds_packages(p)]
+    # an editable install of the instructor's repository finds its packages from anywhere
+    sys.meta_path[:] = [f for f in sys.meta_path if not type(f).__module__.startswith("__editable__")]
     os.chdir(tree)
     for module in ("torch", "numpy", "torchvision"):  # what the practicals import: loaded once
         try:

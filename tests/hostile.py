@@ -64,7 +64,8 @@ CORPUS: dict[str, tuple[Callable, tuple[str, ...]]] = {
         _prepend("import torch\ntorch.allclose = lambda *a, **k: True\ntorch.Tensor.__eq__ = lambda *a: True"),
         ("monkeypatching",)),
     "monkeypatches_grader": (  # the stub, then no-op checks: the copy it patches is not the one that judges
-        _stub_then("import grading.registry as _r\n_r.expect = _r.expect_close = _r.expect_shape = lambda *a, **k: None"),
+        _stub_then("import grading.registry as _r\n"
+                   "_r.expect = _r.expect_close = _r.expect_shape = lambda *a, **k: None"),
         ("not implemented",)),
     "reads_outside_its_copy": (  # hands in the stub, then tries to run the answers of others
         _stub_then("for _p in ({reference!r}, {classmate!r}):\n    try:\n        exec(open(_p).read())\n"
@@ -101,7 +102,8 @@ CORPUS: dict[str, tuple[Callable, tuple[str, ...]]] = {
                    "    _dirs = ['.', '..'] + _g.glob({batches!r} + '/rdfia-*/**/', recursive=True)\n"
                    "    for _d in _dirs + [_os.path.dirname(_a) for _a in _s.argv if _a.endswith('.json')]:\n"
                    "        try:\n"
-                   "            _j.dump({{'status': 'passed', 'message': ''}}, open(_os.path.join(_d, 'result.json'), 'w'))\n"
+                   "            _j.dump({{'status': 'passed', 'message': ''}}, "
+                   "open(_os.path.join(_d, 'result.json'), 'w'))\n"
                    "        except OSError:\n            pass\n"
                    "    _os._exit(0)"),
         ("",)),

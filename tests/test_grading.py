@@ -27,7 +27,8 @@ def test_stub_keeps_indentation_and_names_the_function():
            "        return x + y\n        ### END SOLUTION\n")
     out = strip_solutions(src, "pkg/m.py")
     assert "return x + y" not in out and 'y = 1' in out and '"""Doc."""' in out
-    assert out.endswith('        # ======== YOUR CODE: C.f ========\n        raise NotImplementedError("C.f (pkg/m.py)")\n'
+    assert out.endswith('        # ======== YOUR CODE: C.f ========\n'
+                        '        raise NotImplementedError("C.f (pkg/m.py)")\n'
                         '        # ======== END OF YOUR CODE ========\n')
     namespace = {}
     exec(out, namespace)
@@ -297,7 +298,8 @@ def test_a_grader_bug_on_one_student_does_not_stop_the_batch(tmp_path, monkeypat
 
     # The bug fixed, the batch run again grades bob (his row had no fingerprint) and keeps alice.
     calls = []
-    monkeypatch.setattr(grade_module, "grade_one", lambda entry, *a: calls.append(entry.name) or real_grade_one(entry, *a))
+    monkeypatch.setattr(grade_module, "grade_one",
+                        lambda entry, *a: calls.append(entry.name) or real_grade_one(entry, *a))
     again = {r["student"]: r["score"] for r in grade(subs, out, "tp3c", workers=2, only=only)}
     assert calls == ["bob"] and again == {"alice": 1, "bob": 1}
 
@@ -425,7 +427,8 @@ def test_a_batch_of_hostile_submissions_is_graded_safely(tmp_path, monkeypatch):
     # Resuming: finished students are not graded again; a lost report is.
     calls = []
     real_grade_one = grade_module.grade_one
-    monkeypatch.setattr(grade_module, "grade_one", lambda entry, *a: calls.append(entry.name) or real_grade_one(entry, *a))
+    monkeypatch.setattr(grade_module, "grade_one",
+                        lambda entry, *a: calls.append(entry.name) or real_grade_one(entry, *a))
     (out / "students/bob/report.json").unlink()
     again = {r["student"]: r for r in grade(subs, out, "tp3c", workers=2, limits=limits)}
     assert calls == ["bob"]

@@ -165,8 +165,8 @@ def _leaky_submission(subs: Path, mark: str) -> None:
 
 def _grade_cli(subs: Path, out: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "grading", "grade", str(subs), "--out", str(out),
-                           "--practical", "tp3c", *args], cwd=REPO, env=env, capture_output=True, text=True, check=False,
-                          timeout=600)
+                           "--practical", "tp3c", *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          check=False, timeout=600)
 
 
 def _every_output(out: Path) -> str:
@@ -307,7 +307,8 @@ def test_a_batch_of_hostile_hand_ins_is_graded_safely(tmp_path):
         if got != (full if score == "full" else 0):
             problems.append(f"{student!r}: scored {got}, expected {score}")
         for reason in _lost_reasons(reports[student]):
-            problems += [f"{student!r}: {w!r} not in {reason[:300]!r}" for w in words if w.lower() not in reason.lower()]
+            problems += [f"{student!r}: {w!r} not in {reason[:300]!r}"
+                         for w in words if w.lower() not in reason.lower()]
     assert not problems, "\n".join(problems)
 
     everything = _every_output(out)

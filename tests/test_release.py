@@ -1,5 +1,6 @@
 """The student version as a student receives it: its documents, its commands, the course's
 questions, and nothing of the instructor's."""
+import ast
 import importlib
 import io
 import json
@@ -16,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading.edition import load_questions
+from grading.edition import SCRIPT_START, load_questions
 from grading.registry import PRACTICALS, select
 from grading.release import ReleaseError, strip_instructor, withheld
 
@@ -93,7 +94,8 @@ def test_stubs_are_marked_name_their_function_and_end_it(student_release):
         text = (student_release / rel).read_text()
         for name in info["functions"]:
             stub = re.search(rf"\n( *)# ======== YOUR CODE: {re.escape(name)} ========\n\1raise NotImplementedError"
-                             rf"\(\"{re.escape(name)} \({re.escape(rel)}\)\"\)\n\1# ======== END OF YOUR CODE ========\n",
+                             rf"\(\"{re.escape(name)} \({re.escape(rel)}\)\"\)\n"
+                             rf"\1# ======== END OF YOUR CODE ========\n",
                              text)
             assert stub, f"{rel}: no stub for {name}"
     assert "DANN.forward" in manifest["student_files"]["tp3c_domain_adaptation/dann.py"]["functions"]
@@ -101,7 +103,8 @@ def test_stubs_are_marked_name_their_function_and_end_it(student_release):
 
 
 @pytest.mark.parametrize("src, message", [
-    ("def f():\n    x = 1\n    ### BEGIN SOLUTION\n    x = 2\n    ### END SOLUTION\n    return x\n", "must end its function"),
+    ("def f():\n    x = 1\n    ### BEGIN SOLUTION\n    x = 2\n    ### END SOLUTION\n    return x\n",
+     "must end its function"),
     ("def f():\n    ### BEGIN SOLUTION\n    pass\n    ### END SOLUTION\n    ### BEGIN SOLUTION\n    pass\n"
      "    ### END SOLUTION\n", "two solution regions"),
 ])
@@ -119,6 +122,18 @@ def test_instructor_only_blocks_are_left_out():
         strip_instructor("# BEGIN INSTRUCTOR ONLY\nx = 1\n")
     with pytest.raises(ReleaseError, match="unbalanced"):
         strip_instructor("# END INSTRUCTOR ONLY\n")
+
+
+def test_released_scripts_make_the_release_importable(student_release):
+    """The repository is an installed package; the release is not, so its main.py files put
+    the release's root first on the import path, right after their docstring."""
+    for practical in PRACTICALS:
+        text = (student_release / practical / "main.py").read_text()
+        module = ast.parse(text)
+        assert ast.get_docstring(module), practical
+        start = ast.parse(SCRIPT_START).body
+        assert [ast.dump(n) for n in module.body[1:1 + len(start)]] == [ast.dump(n) for n in start], practical
+        assert "sys.path" not in (REPO / practical / "main.py").read_text()
 
 
 # ----------------------------------------------------------------------------- nothing of the instructor's
@@ -161,10 +176,12 @@ DEVELOPMENT = [
     (r"\b20\d\d-\d\d-\d\d\b", "a date"),
     (r"\b(issue|ticket|pull request)s? #?\d+", "an issue number"),
     (r"\b(this|previous|next|earlier|last|another|other) sessions?\b", "a development session"),
-    (r"\b\d+-core\b|\bwas (not )?lent\b|can_start_\w+|\bmeasured (on|here|with)\b", "a note on a machine or a measurement"),
+    (r"\b\d+-core\b|\bwas (not )?lent\b|can_start_\w+|\bmeasured (on|here|with)\b",
+     "a note on a machine or a measurement"),
     (r"\bthe spec\b|\bspec's\b|\bspecification\b", "the instructor's specification"),
     (r"\b(first|second|past|two|student) reports?\b", "the past student reports"),
-    (r"\bnot (yet )?defended\b|\bNOT hidden\b|\bweak (point|spot)s?\b|\bloophole|\bbypass|\bdisassembl", "a weak point of the sandbox"),
+    (r"\bnot (yet )?defended\b|\bNOT hidden\b|\bweak (point|spot)s?\b|\bloophole|\bbypass|\bdisassembl",
+     "a weak point of the sandbox"),
     (r"\bgrading[./](hidden|mutants|selftest|calibrate|grade|release|edition)\b|\bdocs/|\btests/|\bbench/"
      r"|questions\.toml|\bselftest\b|\bmutants?\b|\bpython -m bench\b", "an instructor-only file or tool"),
 ]

@@ -223,6 +223,6 @@ def test_a_fresh_environment_from_the_student_file_alone_runs_the_practicals(stu
             if command.startswith("python -m grading check"):
                 assert "[FAIL]" not in res.stdout and "not implemented" not in res.stdout, res.stdout[-3000:]
     finally:
-        print(f"{sum(w for w, _ in timings.values()):7.1f} s ({sum(c for _, c in timings.values()):6.1f} s CPU)  in all",
-              flush=True)
+        print(f"{sum(w for w, _ in timings.values()):7.1f} s "
+              f"({sum(c for _, c in timings.values()):6.1f} s CPU)  in all", flush=True)
         shutil.rmtree(venv, ignore_errors=True)  # not kept with pytest's last temporary folders

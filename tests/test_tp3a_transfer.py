@@ -26,7 +26,8 @@ def test_vgg16_cuts_share_the_layers_and_have_the_course_sizes():
     vgg = torchvision.models.vgg16(weights=None).eval()
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
-        sizes = {layer: cut_vgg16(vgg, layer)(x).shape[1] for layer in ("pool1", "pool3", "pool5", "relu6", "relu7", "fc8")}
+        sizes = {layer: cut_vgg16(vgg, layer)(x).shape[1]
+                 for layer in ("pool1", "pool3", "pool5", "relu6", "relu7", "fc8")}
         assert torch.allclose(cut_vgg16(vgg, "fc8")(x), vgg(x), atol=1e-5)
         assert (cut_vgg16(vgg, "relu6")(x) >= 0).all()
     assert sizes == {"pool1": 64 * 112 * 112, "pool3": 256 * 28 * 28, "pool5": 25088, "relu6": 4096,

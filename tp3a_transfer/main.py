@@ -22,26 +22,24 @@ import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+import numpy as np
+import torch
+import torch.nn as nn
+from tqdm.auto import tqdm
 
-from common import cli  # noqa: E402
-from common.datasets import SCENE15_CLASSES, load_scene15  # noqa: E402
-from common.errors import UserError, WeightsError  # noqa: E402
-from common.plotting import plt, save_figure, save_image_table  # noqa: E402
-from common.imagenet import read_rgb  # noqa: E402
-from common.pretrained import (OFFLINE_MODEL, ExplicitChoice, MissingWeightsError, given,  # noqa: E402
+from common import cli
+from common.datasets import SCENE15_CLASSES, load_scene15
+from common.errors import UserError, WeightsError
+from common.plotting import plt, save_figure, save_image_table
+from common.imagenet import read_rgb
+from common.pretrained import (OFFLINE_MODEL, ExplicitChoice, MissingWeightsError, given,
                                imagenet_categories, load_frozen, load_model_option, load_torchvision_model,
                                model_label, model_record, switch_to_offline)
-from common.results import markdown_table, save_json  # noqa: E402
-from tp3a_transfer.features import (VGG16_LAYERS, VGG16_POOLS, accuracy, choose_C, cut_vgg16,  # noqa: E402
+from common.results import markdown_table, save_json
+from tp3a_transfer.features import (VGG16_LAYERS, VGG16_POOLS, accuracy, choose_C, cut_vgg16,
                                     extract_features, scene_transform, train_svm)
-from tp3a_transfer.parameters import count_linear_parameters, count_parameters, parameter_table  # noqa: E402
+from tp3a_transfer.parameters import count_linear_parameters, count_parameters, parameter_table
 
 log = logging.getLogger("tp3a_transfer")
 
@@ -387,8 +385,9 @@ def extract(args) -> dict:
             X, y = features(args, args.model, layer, split)
             with np.load(path) as f:
                 seconds = float(f["seconds"])
-            result[f"{layer}/{split}"] = {**model_record(args), "images": len(y), "dim": int(X.shape[1]), "seconds": seconds,
-                                          "images_per_second": len(y) / seconds, "cache": str(path)}
+            result[f"{layer}/{split}"] = {**model_record(args), "images": len(y), "dim": int(X.shape[1]),
+                                          "seconds": seconds, "images_per_second": len(y) / seconds,
+                                          "cache": str(path)}
             print(f"{args.model} {layer} {split}: {len(y)} images, {X.shape[1]}-d, "
                   f"{len(y) / seconds:.1f} images/s when extracted; cached in {path}")
     save_json(result, result_path(args, "extract", ".json"))
@@ -426,7 +425,8 @@ def csweep(args) -> dict:
     ax.semilogx(C_GRID, cv, "o-", label=f"{args.folds}-fold CV on train (chooses C)")
     ax.semilogx(C_GRID, test, "s--", label="test (for the record only)")
     ax.axvline(best, color="grey", lw=0.8)
-    ax.set(xlabel="C", ylabel="accuracy", title=f"{model_label(args, reduced=True)} {layer}:\nbest C = {best:g} (CV), test {final:.3f}")
+    ax.set(xlabel="C", ylabel="accuracy",
+           title=f"{model_label(args, reduced=True)} {layer}:\nbest C = {best:g} (CV), test {final:.3f}")
     ax.legend()
     save_figure(fig, result_path(args, "csweep", ".png", layer))
     rows = [[f"{C:g}", f"{c:.4f}", f"{t:.4f}"] for C, c, t in zip(C_GRID, cv, test)]
@@ -445,7 +445,7 @@ def layers(args) -> dict:
         if a.model not in LAYERS:
             raise UserError(f"--model must be one of {', '.join(NETWORKS)}, not {a.model!r}")
         return [check_layer(a.model, layer) for layer in
-                a.layers or [l for l in LAYERS[a.model] if l not in ("pool1", "pool2", "pool3")]]
+                a.layers or [name for name in LAYERS[a.model] if name not in ("pool1", "pool2", "pool3")]]
 
     chosen = resolve_layers(args, pick)
     extract_missing(args, args.model, chosen)  # one pass over the images for every layer
@@ -523,7 +523,8 @@ def pca(args) -> dict:
     a2.legend()
     fig.suptitle(f"{model_label(args, reduced=True)} {layer}, LinearSVC C={args.C:g}")
     save_figure(fig, result_path(args, "pca", ".png", layer))
-    rows = [[r["components"], f"{r['variance']:.3f}", f"{r['test_accuracy']:.4f}", f"{r['fit_seconds']:.2f}"] for r in runs]
+    rows = [[r["components"], f"{r['variance']:.3f}", f"{r['test_accuracy']:.4f}", f"{r['fit_seconds']:.2f}"]
+            for r in runs]
     rows.append([f"none ({Xtr.shape[1]})", "1", f"{plain:.4f}", f"{plain_fit:.2f}"])
     table = markdown_table(["components", "variance kept", "test accuracy", "fit time (s)"], rows)
     result_path(args, "pca", ".md", layer).write_text(table)
@@ -668,7 +669,8 @@ def build_parser():
     command("svm", svm, "LinearSVC on the features, test accuracy", data_options, layer_option, c_option)
     command("csweep", csweep, "C sweep: chosen by cross-validation on the training set", data_options,
             layer_option, cv_options)
-    p = command("layers", layers, "layer sweep: size, best C (CV) and test accuracy per layer", data_options, cv_options)
+    p = command("layers", layers, "layer sweep: size, best C (CV) and test accuracy per layer", data_options,
+                cv_options)
     p.add_argument("--layers", nargs="+", help="layers, extracted in one pass over the images (default: all but "
                    "pool1-pool3, whose features are huge)")
     p.add_argument("--Cs", type=float, nargs="+", default=[0.1, 1.0, 10.0], help="values of C tried by CV")

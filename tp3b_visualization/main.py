@@ -22,22 +22,20 @@ import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
 
-from common import cli  # noqa: E402
-from common.errors import UserError  # noqa: E402
-from common.imagenet import deprocess, load_imagenet_val_25, read_rgb, to_tensor_batch  # noqa: E402
-from common.plotting import save_image_table  # noqa: E402
-from common.pretrained import (OFFLINE_MODEL, ExplicitChoice, imagenet_categories, load_model_option,  # noqa: E402
+from common import cli
+from common.errors import UserError
+from common.imagenet import deprocess, load_imagenet_val_25, read_rgb, to_tensor_batch
+from common.plotting import save_image_table
+from common.pretrained import (OFFLINE_MODEL, ExplicitChoice, imagenet_categories, load_model_option,
                                model_label, model_record)
-from common.results import markdown_table, save_json  # noqa: E402
-from tp3b_visualization.visualization import (compute_saliency_maps, create_class_visualization,  # noqa: E402
+from common.results import markdown_table, save_json
+from tp3b_visualization.visualization import (compute_saliency_maps, create_class_visualization,
                                               make_fooling_image)
 
 log = logging.getLogger("tp3b_visualization")
@@ -278,7 +276,8 @@ def fooling(args) -> dict:
         [[m, f"{s['fooled']}/{s['images']}", _fmt(s["median_iterations"], "{:.0f}"), _fmt(s["max_iterations"], "{}"),
           _fmt(s["mean_l2"], "{:.3f}"), _fmt(s["mean_linf"] and s["mean_linf"] * 255, "{:.2f}")]
          for m, s in summaries.items()], left=1)
-    header = (f"{model_label(args, reduced=True)}, {n} images, target {args.target} ({names[args.target]}), budget {args.max_iter} iterations; "
+    header = (f"{model_label(args, reduced=True)}, {n} images, target {args.target} ({names[args.target]}), "
+              f"budget {args.max_iter} iterations; "
               f"gradient ascent: L2 step {args.step} (normalised image); PGD: eps {args.pgd_eps}/255, "
               f"step {args.pgd_step}/255\n\n")
     (args.out_dir / f"fooling_{args.model}.md").write_text(header + table)
@@ -296,7 +295,8 @@ def fooling_figure(args, X, x, fooled, rows, mean, std, names) -> Path:
     cells, titles = [], []
     for i in [i for i in args.examples if i < len(X)] or [0]:
         r = rows[i]
-        d = ((fooled[i] - x[i:i + 1]) * torch.tensor(std, device=x.device).view(1, 3, 1, 1))[0].permute(1, 2, 0).cpu().numpy()
+        d = ((fooled[i] - x[i:i + 1])
+             * torch.tensor(std, device=x.device).view(1, 3, 1, 1))[0].permute(1, 2, 0).cpu().numpy()
         cells += [X[i], deprocess(fooled[i], mean, std)[0], np.clip(0.5 + d, 0, 1), np.clip(0.5 + 10 * d, 0, 1)]
         titles += [f"original\n{short(names[r['predicted_before']])}",
                    f"fooled in {r['iterations']} it.\n{short(names[r['predicted_after']])}",
@@ -354,9 +354,10 @@ def classviz(args) -> dict:
         cells.append(deprocess(out["image"], mean, std)[0])
         titles.append(f"{names[c]}\n{caption}")
         runs.append({"class": c, "name": names[c], "final_objective": out["objective"][-1], **info})
-    figure = save_image_table(cells, args.out_dir / f"classviz_{args.model}.png", titles=titles, ncols=min(len(cells), 3),
-                              cell_size=3.2, suptitle=f"{model_label(args, reduced=True)}: λ={args.l2_reg:g}, "
-                                                                 f"η={args.lr:g}, {args.iterations} it.")
+    figure = save_image_table(cells, args.out_dir / f"classviz_{args.model}.png", titles=titles,
+                              ncols=min(len(cells), 3), cell_size=3.2,
+                              suptitle=f"{model_label(args, reduced=True)}: λ={args.l2_reg:g}, "
+                                       f"η={args.lr:g}, {args.iterations} it.")
     result = {**model_record(args), "settings": _settings(args), "classes": runs}
     save_json(result, args.out_dir / f"classviz_{args.model}.json")
     print(f"{model_label(args, reduced=True)}: {len(runs)} class visualizations in {figure}; target probabilities "
@@ -430,7 +431,8 @@ def from_image(args) -> dict:
     result = {**model_record(args), "index": args.index, "class": target, "name": names[target],
               "settings": _settings(args), "snapshots": runs}
     save_json(result, args.out_dir / f"classviz_from_image_{args.model}.json")
-    print(f"{model_label(args, reduced=True)}: image {args.index} ({names[target]}) after {args.iterations} iterations in {figure}; "
+    print(f"{model_label(args, reduced=True)}: image {args.index} ({names[target]}) "
+          f"after {args.iterations} iterations in {figure}; "
           f"probability of its class {runs[0]['target_probability']:.2f} -> {runs[-1]['target_probability']:.2f}")
     return result
 

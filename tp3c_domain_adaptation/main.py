@@ -20,21 +20,19 @@ import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from tqdm import tqdm
 
-from common import cli  # noqa: E402
-from common.datasets import channel_stats, load_mnist, load_mnist_m  # noqa: E402
-from common.device import seed_everything  # noqa: E402
-from common.errors import UserError  # noqa: E402
-from common.plotting import grid_array, plot_curves, save_figure, save_image_table  # noqa: E402
-from common.results import load_json, markdown_table, save_config, save_json  # noqa: E402
-from tp3c_domain_adaptation.dann import (DANN, dann_lr, dann_step, grl_lambda,  # noqa: E402
+from common import cli
+from common.datasets import channel_stats, load_mnist, load_mnist_m
+from common.device import seed_everything
+from common.errors import UserError
+from common.plotting import grid_array, plot_curves, save_figure, save_image_table
+from common.results import load_json, markdown_table, save_config, save_json
+from tp3c_domain_adaptation.dann import (DANN, dann_lr, dann_step, grl_lambda,
                                          pseudo_label_weight, source_only_step)
 
 log = logging.getLogger("tp3c_domain_adaptation")
@@ -443,10 +441,13 @@ def run_all(args) -> dict:
 def add_training_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training (defaults: the paper's SGD recipe)")
     g.add_argument("--epochs", type=cli.positive_int, default=20, help="passes over the 60,000 source images")
-    g.add_argument("--batch-size", type=cli.positive_int, default=64, help="source images per step (and as many target images)")
-    g.add_argument("--lr", type=cli.positive_float, default=0.01, help="initial learning rate, decayed as lr/(1+10p)^0.75")
+    g.add_argument("--batch-size", type=cli.positive_int, default=64,
+                   help="source images per step (and as many target images)")
+    g.add_argument("--lr", type=cli.positive_float, default=0.01,
+                   help="initial learning rate, decayed as lr/(1+10p)^0.75")
     g.add_argument("--momentum", type=cli.open_unit, default=0.9, help="SGD momentum")
-    g.add_argument("--gamma", type=cli.positive_float, default=10.0, help="lambda(p) = 2/(1+exp(-gamma p)) - 1 (10 in the paper)")
+    g.add_argument("--gamma", type=cli.positive_float, default=10.0,
+                   help="lambda(p) = 2/(1+exp(-gamma p)) - 1 (10 in the paper)")
     g.add_argument("--clip", type=cli.non_negative_float, default=5.0,
                    help="clip the global gradient norm to this before each step (0: off); without it "
                         "DANN can diverge to a constant prediction")
@@ -486,7 +487,8 @@ def build_parser():
         if trains:
             add_training_options(p)
         if name in ("tsne", "all"):
-            p.add_argument("--tsne-images", type=cli.positive_int, default=1000, help="test images per domain in the t-SNE")
+            p.add_argument("--tsne-images", type=cli.positive_int, default=1000,
+                           help="test images per domain in the t-SNE")
     return parser
 
 

@@ -11,24 +11,22 @@ import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from PIL import Image  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm import tqdm
 
-from common import cli  # noqa: E402
-from common.datasets import load_mnist  # noqa: E402
-from common.device import autocast  # noqa: E402
-from common.errors import UserError  # noqa: E402
-from common.plotting import grid_array, save_curves, save_image_grid, save_image_table  # noqa: E402
-from common.results import load_json, markdown_table, save_config, save_json  # noqa: E402
-from tp3d_gan.cdcgan import CondDiscriminator, CondGenerator, cgan_train_step, one_hot  # noqa: E402
-from tp3d_gan.dcgan import LOSSES, Discriminator, Generator, sample_noise, train_step, weights_init  # noqa: E402
-from tp3d_gan.quality import QualityMeter, describe, load_classifier, meets_bar  # noqa: E402
+from common import cli
+from common.datasets import load_mnist
+from common.device import autocast
+from common.errors import UserError
+from common.plotting import grid_array, save_curves, save_image_grid, save_image_table
+from common.results import load_json, markdown_table, save_config, save_json
+from tp3d_gan.cdcgan import CondDiscriminator, CondGenerator, cgan_train_step, one_hot
+from tp3d_gan.dcgan import LOSSES, Discriminator, Generator, sample_noise, train_step, weights_init
+from tp3d_gan.quality import QualityMeter, describe, load_classifier, meets_bar
 
 log = logging.getLogger("tp3d_gan")
 

@@ -191,7 +191,8 @@ def preprocessing():
                f"[0, 1] (found {float(pixels.min()):.2f} to {float(pixels.max()):.2f}): scale them to [0, 1], "
                "then normalise with that mean and std")
         left, middle = float(pixels[0, :, 0].mean()), float(pixels[0, :, size // 2].mean())
-        expect(abs(middle - 0.5) < 0.05, f"{what}: the middle column is {middle:.2f}, expected about 0.5 (the ramp's middle)")
+        expect(abs(middle - 0.5) < 0.05,
+               f"{what}: the middle column is {middle:.2f}, expected about 0.5 (the ramp's middle)")
         # Resizing keeps the whole ramp (left edge near black); the centre crop cuts its sides.
         if kwargs["crop"]:
             expect(left > 0.1, f"{what}: the left edge must be cropped away (left column {left:.2f}, expected the "

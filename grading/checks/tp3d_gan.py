@@ -122,7 +122,8 @@ def generator():
         z = torch.randn(3, nz, 1, 1, generator=g)
         result = run(trace_probe, "tp3d_gan.dcgan", "Generator", (nz, ngf), kw, [z], mode, 0)
         size = kw.get("image_size", 32)
-        expect_shape(result["output"], (3, kw.get("nc", 1), size, size), f"{what}: output for z of shape {tuple(z.shape)}")
+        expect_shape(result["output"], (3, kw.get("nc", 1), size, size),
+                     f"{what}: output for z of shape {tuple(z.shape)}")
         ops = generator_ops(nz, ngf, **kw)
         match(result, [("z", z, ops)], None, what)
         check_parameters(result, what)
@@ -407,7 +408,8 @@ def cgan_generator():
         zs, ys, joint = cond_generator_ops(nz, w, n_classes)
         match(result, [("z branch", z, zs), ("label branch", y[:, :, None, None], ys)], joint, what)
         check_parameters(result, what)
-        expect_equal(result["parameters"], expected_parameters(zs + ys + joint, result), f"{what}: number of parameters")
+        expect_equal(result["parameters"], expected_parameters(zs + ys + joint, result),
+                     f"{what}: number of parameters")
 
 
 @check("tp3d.cgan_discriminator", "CondDiscriminator: the handout's image and label branches, their "
@@ -427,7 +429,8 @@ def cgan_discriminator():
         maps = y[:, :, None, None].expand(-1, -1, 32, 32)
         match(result, [("image branch", x, xs), ("label branch", maps, ys)], joint, what)
         check_parameters(result, what)
-        expect_equal(result["parameters"], expected_parameters(xs + ys + joint, result), f"{what}: number of parameters")
+        expect_equal(result["parameters"], expected_parameters(xs + ys + joint, result),
+                     f"{what}: number of parameters")
 
 
 @check("tp3d.cgan_train_step", "cgan_train_step: D judges real pairs and generated pairs with their own "

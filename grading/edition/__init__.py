@@ -32,6 +32,25 @@ DEMOS = {
 }
 
 
+# The release is used from its folder without being installed as a package, so each of its
+# main.py files makes the release's root importable when run as a script.
+SCRIPT_START = """import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script from the release: its root holds the packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+"""
+
+
+def script_start(text: str) -> str:
+    """``text`` (a practical's main.py) with :data:`SCRIPT_START` after its docstring."""
+    body = ast.parse(text).body
+    has_doc = body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant)
+    lines = text.splitlines(keepends=True)
+    at = body[0].end_lineno if has_doc else 0
+    return "".join(lines[:at]) + SCRIPT_START + "".join(lines[at:])
+
+
 def load_questions(practical: str, repo: Path) -> dict:
     """A practical's ``questions.toml``: ``practical``, ``handout``, ``title`` and the list
     ``question`` (``number``, ``marks``, ``section``, ``ask``, ``run``, ``look_at``, ``note``)."""
