@@ -53,63 +53,76 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check(args) -> int:
+    from grading.check import check_working_copy, format_results
+
+    results = check_working_copy(args.practical, include_hidden=getattr(args, "hidden", False))
+    print(format_results(results))
+    return 0 if all(r["status"] == "passed" for r in results) else 1
+
+
+def handin(args) -> int:
+    from grading.check import handin
+
+    path, warnings = handin(args.practical, out=args.out)
+    for w in warnings:
+        print(f"warning: {w}")
+    print(f"wrote {path}: hand in this file")
+    return 0
+
+
+# BEGIN INSTRUCTOR ONLY
+def release(args) -> int:
+    from grading.release import release
+
+    manifest = release(args.out, force=args.force)
+    n = sum(f["regions"] for f in manifest["student_files"].values())
+    print(f"wrote the student version to {args.out}: {len(manifest['student_files'])} "
+          f"files to edit, {n} functions to write (stubs)")
+    return 0
+
+
+def grade(args, parser: argparse.ArgumentParser) -> int:
+    from grading.grade import grade
+    from grading.runner import Limits
+
+    if not args.submissions.is_dir():
+        parser.error(f"{args.submissions} is not a folder")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    if args.memory_mb < 256 or args.output_mb < 1:
+        parser.error("--memory-mb must be at least 256 and --output-mb at least 1")
+    limits = Limits(memory_mb=args.memory_mb, output_mb=args.output_mb, sandbox=args.sandbox)
+    reports = grade(args.submissions, args.out, args.practical, args.workers, limits,
+                    only=args.only, regrade=args.regrade or args.students or False,
+                    nbgrader_db=args.nbgrader_db, assignment=args.assignment)
+    for r in sorted(reports, key=lambda r: r["student"]):
+        print(f"{r['student']}: {r['score']:g}/{r['max_score']:g}")
+    print(f"gradebook: {args.out / 'gradebook.csv'}; feedback in {args.out / 'students'}"
+          + (f"; nbgrader gradebook: {args.nbgrader_db}" if args.nbgrader_db else ""))
+    return 0
+
+
+def selftest(args) -> int:
+    from grading.selftest import selftest
+
+    ok, lines = selftest(args.practical)
+    print("\n".join(lines))
+    print("selftest: all checks can fail and the reference passes" if ok
+          else "selftest: FAILED (see BAD lines)")
+    return 0 if ok else 1
+# END INSTRUCTOR ONLY
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-
-    if args.command == "check":
-        from grading.check import check_working_copy, format_results
-
-        results = check_working_copy(args.practical, include_hidden=getattr(args, "hidden", False))
-        print(format_results(results))
-        return 0 if all(r["status"] == "passed" for r in results) else 1
-    if args.command == "handin":
-        from grading.check import handin
-
-        path, warnings = handin(args.practical, out=args.out)
-        for w in warnings:
-            print(f"warning: {w}")
-        print(f"wrote {path}: hand in this file")
-        return 0
+    commands = {"check": check, "handin": handin}
     # BEGIN INSTRUCTOR ONLY
-    if args.command == "release":
-        from grading.release import release
-
-        manifest = release(args.out, force=args.force)
-        n = sum(f["regions"] for f in manifest["student_files"].values())
-        print(f"wrote the student version to {args.out}: {len(manifest['student_files'])} "
-              f"files to edit, {n} functions to write (stubs)")
-        return 0
-    if args.command == "grade":
-        from grading.grade import grade
-        from grading.runner import Limits
-
-        if not args.submissions.is_dir():
-            parser.error(f"{args.submissions} is not a folder")
-        if args.workers < 1:
-            parser.error("--workers must be at least 1")
-        if args.memory_mb < 256 or args.output_mb < 1:
-            parser.error("--memory-mb must be at least 256 and --output-mb at least 1")
-        limits = Limits(memory_mb=args.memory_mb, output_mb=args.output_mb, sandbox=args.sandbox)
-        reports = grade(args.submissions, args.out, args.practical, args.workers, limits,
-                        only=args.only, regrade=args.regrade or args.students or False,
-                        nbgrader_db=args.nbgrader_db, assignment=args.assignment)
-        for r in sorted(reports, key=lambda r: r["student"]):
-            print(f"{r['student']}: {r['score']:g}/{r['max_score']:g}")
-        print(f"gradebook: {args.out / 'gradebook.csv'}; feedback in {args.out / 'students'}"
-              + (f"; nbgrader gradebook: {args.nbgrader_db}" if args.nbgrader_db else ""))
-        return 0
-    if args.command == "selftest":
-        from grading.selftest import selftest
-
-        ok, lines = selftest(args.practical)
-        print("\n".join(lines))
-        print("selftest: all checks can fail and the reference passes" if ok
-              else "selftest: FAILED (see BAD lines)")
-        return 0 if ok else 1
+    commands.update(release=release, grade=lambda a: grade(a, parser), selftest=selftest)
     # END INSTRUCTOR ONLY
-    return 2
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

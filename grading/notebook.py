@@ -174,19 +174,9 @@ def _diff(old: str, new: str, name: str) -> str:
     return "\n".join(lines[:30] + (["..."] if len(lines) > 30 else []))
 
 
-def write_definitions(path: Path, names: list[str], source: str, force: bool = False,
-                      first_line: int = 1) -> list[str]:
-    """Write the definitions of ``names`` that ``source`` holds into the file ``path``, each
-    in place of the file's top-level definition of that name (a name the file lacks is added
-    before the first of the others, or at its end); every other byte of the file is kept.
-
-    Returns one line per name saying what was done. Raises :class:`DefinitionError`, having
-    written nothing, when ``source`` is not valid Python, defines other names than ``names``
-    or anything besides definitions, or when the file's version of a name was changed since
-    a notebook last wrote it (unless ``force``). ``first_line``: the number of the first line
-    of ``source`` in the messages (2 in a cell, under its magic line).
-    """
-    path = Path(path)
+def _cell_definitions(path: Path, names: list[str], source: str, first_line: int) -> dict:
+    """The spans of the definitions in the cell's ``source``, once it is known to hold exactly
+    the definitions of ``names`` and nothing else, for a file that exists."""
     if not names:
         raise DefinitionError(f"name the definitions this cell writes: %%{MAGIC} {path} NAME [NAME ...]")
     if not path.is_file():
@@ -202,6 +192,41 @@ def write_definitions(path: Path, names: list[str], source: str, force: bool = F
     if others:
         raise DefinitionError("this cell may hold only the definitions it writes, but it also has "
                               + "; ".join(others) + f". Put imports and other code at the top of {path} itself")
+    return cell
+
+
+def _edited(text: str, where: dict, new: dict, names: list[str], changed: list[str]) -> str:
+    """``text`` with the ``changed`` definitions replaced by their ``new`` version, and those
+    of ``names`` it lacks added before the first of the others (or at its end)."""
+    missing = [n for n in names if n not in where]
+    edits = [(where[n], new[n]) for n in changed]
+    if missing:
+        present = [where[n][0] for n in names if n in where]
+        block = "\n\n\n".join(new[n] for n in missing)
+        if present:
+            edits.append(((min(present), min(present)), block + "\n\n\n"))
+        else:
+            edits.append(((len(text), len(text)), ("" if text.endswith("\n") or not text else "\n")
+                          + ("\n\n" if text.strip() else "") + block + "\n"))
+    for (start, end), replacement in sorted(edits, key=lambda e: e[0], reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+def write_definitions(path: Path, names: list[str], source: str, force: bool = False,
+                      first_line: int = 1) -> list[str]:
+    """Write the definitions of ``names`` that ``source`` holds into the file ``path``, each
+    in place of the file's top-level definition of that name (a name the file lacks is added
+    before the first of the others, or at its end); every other byte of the file is kept.
+
+    Returns one line per name saying what was done. Raises :class:`DefinitionError`, having
+    written nothing, when ``source`` is not valid Python, defines other names than ``names``
+    or anything besides definitions, or when the file's version of a name was changed since
+    a notebook last wrote it (unless ``force``). ``first_line``: the number of the first line
+    of ``source`` in the messages (2 in a cell, under its magic line).
+    """
+    path = Path(path)
+    cell = _cell_definitions(path, names, source, first_line)
     text = path.read_text()
     where = blocks(text, str(path))
     root = release_root(path)
@@ -227,20 +252,9 @@ def write_definitions(path: Path, names: list[str], source: str, force: bool = F
             "To keep the file's version, add --load to the cell's first line and run it: the cell then holds "
             "the file's version. To keep this cell's version, add --force to the first line, run it, then "
             "take --force out again.")
-    missing = [n for n in names if n not in where]
-    edits = [(where[n], new[n]) for n in changed]
-    if missing:
-        present = [where[n][0] for n in names if n in where]
-        block = "\n\n\n".join(new[n] for n in missing)
-        if present:
-            edits.append(((min(present), min(present)), block + "\n\n\n"))
-        else:
-            edits.append(((len(text), len(text)), ("" if text.endswith("\n") or not text else "\n")
-                          + ("\n\n" if text.strip() else "") + block + "\n"))
-    for (start, end), replacement in sorted(edits, key=lambda e: e[0], reverse=True):
-        text = text[:start] + replacement + text[end:]
-    if edits:
-        _write_atomically(path, text)
+    edited = _edited(text, where, new, names, changed)
+    if edited != text:
+        _write_atomically(path, edited)
     remember(path, new, root)
     lost = _comments_outside(source, cell.values(), first_line)
     if lost:

@@ -218,21 +218,18 @@ def references(repo: Path, defs: dict[str, tuple[str, str]]) -> dict[str, set[st
     return found
 
 
-def plan(out: Path, practical: str, manifest: dict, questions: list[dict],
-         repo: Path) -> tuple[list[Step], dict[int, Step]]:
-    """The function cells and checks of the functions before the questions (one step per
-    group of functions that a check tests) and of each question. A function also comes no
-    later than the functions whose reference solution calls it."""
-    defs = stubbed_definitions(out, practical, manifest)
-    checks = select(practical, include_hidden=False)
-    calls = references(repo, defs)
+def _names(c) -> list[str]:
+    """The student definitions a check tests, in order."""
+    return list(dict.fromkeys(t.split(".")[0] for t in c.tests))
 
-    def names(c):
-        return list(dict.fromkeys(t.split(".")[0] for t in c.tests))
 
-    first = {}  # name -> (question, whether a command, not a check, put it there)
+def _first_places(practical: str, defs: dict, checks, questions: list[dict], calls: dict) -> dict:
+    """Each definition's place: ``name -> (question, whether a command, not a check, put it
+    there)``; 0 for before the questions. A function also comes no later than the functions
+    whose reference solution calls it."""
+    first = {}
     for c in checks:
-        for n in names(c):
+        for n in _names(c):
             if n not in defs:
                 raise ValueError(f"check {c.id} tests {n}, which holds no stub in {practical}'s student files")
             first[n] = min(first.get(n, (c.question, False)), (c.question, False))
@@ -252,10 +249,22 @@ def plan(out: Path, practical: str, manifest: dict, questions: list[dict],
             for n in callees:
                 if first[n][0] > first[caller][0]:
                     first[n], moved = (first[caller][0], True), True
+    return first
+
+
+def plan(out: Path, practical: str, manifest: dict, questions: list[dict],
+         repo: Path) -> tuple[list[Step], dict[int, Step]]:
+    """The function cells and checks of the functions before the questions (one step per
+    group of functions that a check tests) and of each question. A function also comes no
+    later than the functions whose reference solution calls it."""
+    defs = stubbed_definitions(out, practical, manifest)
+    checks = select(practical, include_hidden=False)
+    calls = references(repo, defs)
+    first = _first_places(practical, defs, checks, questions, calls)
 
     def where(c):
-        moved = any(first[n][1] and first[n][0] < c.question for n in names(c))
-        return max(first[n][0] for n in names(c)) if moved else c.question
+        moved = any(first[n][1] and first[n][0] < c.question for n in _names(c))
+        return max(first[n][0] for n in _names(c)) if moved else c.question
 
     def cells(chosen):
         by_file = {}
@@ -268,14 +277,14 @@ def plan(out: Path, practical: str, manifest: dict, questions: list[dict],
     for c in checks:
         if where(c) != 0:
             continue
-        new = [n for n in names(c) if first[n][0] == 0 and n not in done]
+        new = [n for n in _names(c) if first[n][0] == 0 and n not in done]
         for n in new:  # and the functions they call, in the same cell
             new += [m for m in sorted(calls.get(n, ())) if first[m][0] == 0 and m not in done and m not in new]
         if new or not practice:
             practice.append(Step(cells(new), [c.id], {}))
             done |= set(new)
         else:
-            holder = max(i for i, step in enumerate(practice) for d in step.cells for n in d.names if n in names(c))
+            holder = max(i for i, step in enumerate(practice) for d in step.cells for n in d.names if n in _names(c))
             practice[holder].checks.append(c.id)
     rest = [n for n in defs if first[n][0] == 0 and n not in done]
     if rest:
@@ -283,7 +292,7 @@ def plan(out: Path, practical: str, manifest: dict, questions: list[dict],
     steps = {}
     for q in questions:
         number = q["number"]
-        earlier = {n: first[n][0] for c in checks if c.question == number for n in names(c)
+        earlier = {n: first[n][0] for c in checks if c.question == number for n in _names(c)
                    if first[n][1] and first[n][0] < number}
         steps[number] = Step(cells({n for n in defs if first[n][0] == number}),
                              [c.id for c in checks if where(c) == number and c.question], earlier)
@@ -350,8 +359,37 @@ def notebook_cells(out: Path, practical: str, manifest: dict, repo: Path) -> lis
     questions = data["question"]
     practice, steps = plan(out, practical, manifest, questions, repo)
     functions = [f for info in manifest["student_files"].values() for f in info["functions"]]
-    cells = [
-        ("markdown", f"# Practical {name}\n\n{purpose}\n\n{INTRO}", {}),
+    cells = [("markdown", f"# Practical {name}\n\n{purpose}\n\n{INTRO}", {}), *_setup_cells(practical, questions)]
+    cells += _practice_cells(practice, functions)
+    ran, section = {}, None
+    for q in questions:
+        number, step, heading = q["number"], steps[q["number"]], question_heading(q)
+        meta = {"question": number}
+        if q["section"] != section:
+            section = q["section"]
+            cells.append(("markdown", f"## {section}", {}))
+        cells.append(("markdown", question_markdown(q, step, lambda d: _written(d, functions)),
+                      {"rdfia": {**meta, "role": "question"}}))
+        cells += _step_cells(step, meta)
+        run = run_cell(practical, q, ran)
+        if run:
+            cells.append(("code", run, {"rdfia": {**meta, "role": "run"}}))
+        cells.append(("markdown", f"**Your answer ({heading}):**\n\n{UNANSWERED}",
+                      {"rdfia": {**meta, "role": "answer", "answer": f"{practical} {heading}"}}))
+    cells += [
+        ("markdown", "## Hand in\n\nThis cell zips the files you wrote (at their paths in the release), "
+                     "`ANSWERS.md`, and this notebook if it is saved in the release's `notebooks/` folder. "
+                     "Save the notebook first. On Colab, download the zip from the Files panel, and this "
+                     "notebook too (File, then Download): hand in both.", {}),
+        ("code", f"!python -m grading handin {practical}", {}),
+    ]
+    return cells
+
+
+def _setup_cells(practical: str, questions: list[dict]) -> list[tuple[str, str, dict]]:
+    """The parameters and the setup: unzip and install on Colab, the magic, the quick flag."""
+    return [
+
         ("markdown", parameters_markdown(practical, questions), {}),
         ("code", parameters_code(practical), {"tags": ["parameters"]}),
         ("markdown", "## Setup\n\nOn Colab, choose a GPU runtime first (Runtime, then Change runtime type), and "
@@ -365,46 +403,32 @@ def notebook_cells(out: Path, practical: str, manifest: dict, repo: Path) -> lis
                  'QUICK_FLAG = "--quick" if QUICK else ""' + offline_code(practical), {}),
     ]
 
-    def written(d: Definitions) -> str:
-        return ", ".join(f"`{f}`" for n in d.names for f in functions if f == n or f.startswith(n + "."))
 
-    def step_cells(step: Step, meta: dict) -> list:
-        found = [("code", d.cell(), {"rdfia": {**meta, "role": "definitions"}}) for d in step.cells]
-        if step.checks:
-            found.append(("code", "check(" + ", ".join(json.dumps(c) for c in step.checks) + ")",
-                          {"rdfia": {**meta, "role": "check"}}))
-        return found
+def _written(d: Definitions, functions: list[str]) -> str:
+    """The student functions a definitions cell holds, as Markdown."""
+    return ", ".join(f"`{f}`" for n in d.names for f in functions if f == n or f.startswith(n + "."))
 
-    if practice:
-        cells.append(("markdown", "## Before the questions: the functions they build on\n\nWrite each group "
-                                  "of functions in its cell and run it (it writes them into their file), then "
-                                  "run the checks under it.", {}))
-        for step in practice:
-            if step.cells:
-                cells.append(("markdown", "### " + ", ".join(f"`{n}`" for d in step.cells for n in d.names)
-                              + "\n\nTo write: " + ", ".join(written(d) for d in step.cells) + ".", {}))
-            cells += step_cells(step, {"question": 0})
-    ran, section = {}, None
-    for q in questions:
-        number, step, heading = q["number"], steps[q["number"]], question_heading(q)
-        meta = {"question": number}
-        if q["section"] != section:
-            section = q["section"]
-            cells.append(("markdown", f"## {section}", {}))
-        cells.append(("markdown", question_markdown(q, step, written), {"rdfia": {**meta, "role": "question"}}))
-        cells += step_cells(step, meta)
-        run = run_cell(practical, q, ran)
-        if run:
-            cells.append(("code", run, {"rdfia": {**meta, "role": "run"}}))
-        cells.append(("markdown", f"**Your answer ({heading}):**\n\n{UNANSWERED}",
-                      {"rdfia": {**meta, "role": "answer", "answer": f"{practical} {heading}"}}))
-    cells += [
-        ("markdown", "## Hand in\n\nThis cell zips the files you wrote (at their paths in the release), "
-                     "`ANSWERS.md`, and this notebook if it is saved in the release's `notebooks/` folder. "
-                     "Save the notebook first. On Colab, download the zip from the Files panel, and this "
-                     "notebook too (File, then Download): hand in both.", {}),
-        ("code", f"!python -m grading handin {practical}", {}),
-    ]
+
+def _step_cells(step: Step, meta: dict) -> list:
+    found = [("code", d.cell(), {"rdfia": {**meta, "role": "definitions"}}) for d in step.cells]
+    if step.checks:
+        found.append(("code", "check(" + ", ".join(json.dumps(c) for c in step.checks) + ")",
+                      {"rdfia": {**meta, "role": "check"}}))
+    return found
+
+
+def _practice_cells(practice: list[Step], functions: list[str]) -> list:
+    """The functions to write before the first question that needs them, with their checks."""
+    if not practice:
+        return []
+    cells = [("markdown", "## Before the questions: the functions they build on\n\nWrite each group "
+                          "of functions in its cell and run it (it writes them into their file), then "
+                          "run the checks under it.", {})]
+    for step in practice:
+        if step.cells:
+            cells.append(("markdown", "### " + ", ".join(f"`{n}`" for d in step.cells for n in d.names)
+                          + "\n\nTo write: " + ", ".join(_written(d, functions) for d in step.cells) + ".", {}))
+        cells += _step_cells(step, {"question": 0})
     return cells
 
 
