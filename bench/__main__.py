@@ -303,8 +303,9 @@ def bench_features(args) -> dict:
 
     from common.datasets import load_scene15
     from common.pretrained import OFFLINE_MODEL, load_frozen
+    from tp3a_transfer.data import subset
     from tp3a_transfer.features import extract_features, scene_transform
-    from tp3a_transfer.main import check_layer, cut, subset
+    from tp3a_transfer.networks import check_layer, cut
 
     out = args.out_dir / "features"
     torch.manual_seed(0)

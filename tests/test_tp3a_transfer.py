@@ -9,7 +9,9 @@ import torchvision
 from PIL import Image
 
 from tests.conftest import require
+from tp3a_transfer import extraction, networks
 from tp3a_transfer import main as transfer_main
+from tp3a_transfer.data import decoding_workers
 from tp3a_transfer.features import accuracy, choose_C, cut_vgg16, extract_features, scene_transform, train_svm
 
 
@@ -45,12 +47,12 @@ def test_taps_are_the_outputs_of_every_vgg16_cut():
         return lambda module, inputs, out: got.__setitem__(layer, post(out).clone())
 
     hooks = [module.register_forward_hook(keep(layer, post))
-             for layer, (module, post) in transfer_main.taps("vgg16", vgg).items()]
+             for layer, (module, post) in networks.taps("vgg16", vgg).items()]
     with torch.no_grad():
         cut_vgg16(vgg, "fc8")(x)  # one pass through the whole network
         for h in hooks:
             h.remove()
-        assert sorted(got) == sorted(transfer_main.LAYERS["vgg16"])
+        assert sorted(got) == sorted(networks.LAYERS["vgg16"])
         for layer in got:
             assert torch.equal(got[layer], cut_vgg16(vgg, layer)(x)), layer
 
@@ -136,8 +138,8 @@ def test_quick_pipeline_on_15_scene_with_the_offline_model(scene, tmp_path, monk
     def no_network(*a, **k):
         raise AssertionError("the network was loaded although the features are cached")
 
-    monkeypatch.setattr(transfer_main, "load_frozen", no_network)
-    for command in (["svm", "--C", "10"], ["csweep", "--folds", "3"], ["pca"]):
+    monkeypatch.setattr(extraction, "load_frozen", no_network)
+    for command in (["svm", "--svm-c", "10"], ["csweep", "--folds", "3"], ["pca"]):
         assert transfer_main.main(command + model + base) == 0, command
     csweep = json.loads((tmp_path / "csweep_efficientnet_lite0_pool.json").read_text())
     assert csweep["best_C"] == csweep["Cs"][int(np.argmax(csweep["cv_accuracy"]))]
@@ -238,19 +240,36 @@ def test_bad_options_are_refused_in_one_line(tmp_path, capsys):
 
 
 def test_images_are_decoded_in_the_main_process_on_a_cpu_and_by_workers_for_a_gpu(capsys):
-    from types import SimpleNamespace
-
-    workers = transfer_main.decoding_workers
-    assert workers(SimpleNamespace(workers=None, device=torch.device("cpu"))) == 0
-    assert workers(SimpleNamespace(workers=None, device=torch.device("cuda"))) >= 1
-    assert workers(SimpleNamespace(workers=3, device=torch.device("cpu"))) == 3  # --workers wins
+    assert decoding_workers(None, torch.device("cpu")) == 0
+    assert decoding_workers(None, torch.device("cuda")) >= 1
+    assert decoding_workers(3, torch.device("cpu")) == 3  # --workers wins
     with pytest.raises(SystemExit):
         transfer_main.build_parser().parse_args(["svm", "--workers", "-1"])
     assert "must be a whole number >= 0, not -1" in capsys.readouterr().err
 
 
-def test_every_subcommand_takes_the_network_option():
+def test_every_subcommand_but_networks_takes_the_network_option():
+    """--model names one network (vgg16 when not given); networks compares several (--networks)."""
     parser = transfer_main.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     for name, p in sub.choices.items():
-        assert p.get_default("model") == "vgg16", name
+        flags = {s for a in p._actions for s in a.option_strings}
+        assert ("--model" in flags) == (name != "networks"), name
+        assert ("--networks" in flags) == (name == "networks"), name
+
+
+def test_all_gives_each_command_the_settings_it_gets_alone(tmp_path):
+    """`--quick all` runs every command with the settings of its own quick run."""
+    from common import cli
+    from tp3a_transfer.settings import AllSettings, PcaSettings
+
+    parser = transfer_main.build_parser()
+    shared = ["--quick", "--out-dir", str(tmp_path), "--per-class", "2"]
+    every = cli.build_settings(AllSettings, cli.parse(parser, ["all", "--model", "efficientnet_lite0", *shared]))
+    assert list(transfer_main.COMMANDS)[:5] == ["params", "predict", "activations", "extract", "svm"]
+    for name, (_, cls, _) in transfer_main.COMMANDS.items():
+        own = [] if name == "networks" else ["--model", "efficientnet_lite0"]
+        images = ["--per-class", "2"] if "per_class" in cls.__dataclass_fields__ else []  # 15 Scene read
+        alone = cli.build_settings(cls, cli.parse(parser, [name, *own, *shared[:3], *images]))
+        assert transfer_main.settings_for(cls, every).replace(command=name) == alone, name
+    assert transfer_main.settings_for(PcaSettings, every).components == [4, 16, 32]
