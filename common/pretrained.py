@@ -283,7 +283,7 @@ def fallback_notice(error: MissingWeightsError, stand_in: str = "") -> str:
             f"{info.path.parent}/ (or run once with network access).")
 
 
-def _offline_hint(error: MissingWeightsError) -> MissingWeightsError:
+def offline_hint(error: MissingWeightsError) -> MissingWeightsError:
     """``error`` for a network the user named, with the network that installs offline."""
     return MissingWeightsError(f"{error}; or choose {OFFLINE_MODEL}, which installs offline with the requirements",
                                error.info, error.reason)
@@ -326,7 +326,7 @@ def load_frozen_or_offline(name: str, pretrained: bool = True, *, fallback: bool
         return (name, *load_frozen(name, pretrained))
     except MissingWeightsError as e:
         if not fallback:
-            raise _offline_hint(e) from e
+            raise offline_hint(e) from e
         log.warning("%s", fallback_notice(e, stand_in))
         return (OFFLINE_MODEL, *load_frozen(OFFLINE_MODEL, pretrained))
 
@@ -354,7 +354,7 @@ def switch_to_offline(args, error: MissingWeightsError, stand_in: str = "") -> N
     it replaces, so that later loads in the same command go straight to it and every
     output is named after it; when the user named the network, stop with ``error``."""
     if given(args, "model"):
-        raise _offline_hint(error) from error
+        raise offline_hint(error) from error
     log.warning("%s", fallback_notice(error, stand_in))
     args.fallback_from, args.model = args.model, OFFLINE_MODEL
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch.nn as nn
 
 from common.errors import UserError
-from common.pretrained import OFFLINE_MODEL, MissingWeightsError, fallback_notice, load_frozen
+from common.pretrained import OFFLINE_MODEL, MissingWeightsError, fallback_notice, load_frozen, offline_hint
 from tp3a_transfer.features import VGG16_LAYERS, VGG16_POOLS, cut_vgg16
 
 log = logging.getLogger("tp3a_transfer")
@@ -38,12 +38,6 @@ class Network:
         the command's budget shrinks under --quick, which the label then says."""
         label = f"{self.name} (standing in for {self.fallback_from})" if self.fallback_from else self.name
         return f"smoke run (--quick), {label}" if reduced and quick else label
-
-
-def offline_hint(error: MissingWeightsError) -> MissingWeightsError:
-    """``error`` for a network the user named, with the network that installs offline."""
-    return MissingWeightsError(f"{error}; or choose {OFFLINE_MODEL}, which installs offline with the requirements",
-                               error.info, error.reason)
 
 
 def load_network(name: str, named: bool, pretrained: bool = True, stand_in: str = "") -> tuple[Network, tuple]:
