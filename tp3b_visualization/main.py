@@ -21,8 +21,8 @@ from common import cli
 from common.results import save_config
 from tp3b_visualization import classviz, fooling, saliency
 from tp3b_visualization.network import Network, load_network
-from tp3b_visualization.settings import (AllSettings, ClassvizSettings, FoolingSettings, FromImageSettings,
-                                         ModelSettings, SaliencySettings, SweepSettings)
+from tp3b_visualization.settings import (AllSettings, AscentSettings, ClassvizSettings, FoolingSettings,
+                                         FromImageSettings, ModelSettings, SaliencySettings, SweepSettings)
 
 log = logging.getLogger("tp3b_visualization")
 
@@ -31,12 +31,12 @@ def network(s: ModelSettings) -> Network:
     """The network of the command; its choice (and the step --lr resolves to, for class
     visualization) written into ``config.json`` beside the settings."""
     net = load_network(s.model, s.device)
-    resolved = {"lr": ascent(s, net).lr} if isinstance(s, ClassvizSettings) else {}
+    resolved = {"lr": ascent(s, net).lr} if isinstance(s, AscentSettings) else {}
     save_config(s, s.out_dir, network=net.record(s.quick), **resolved)
     return net
 
 
-def ascent(s: ClassvizSettings, net: Network) -> classviz.Ascent:
+def ascent(s: AscentSettings, net: Network) -> classviz.Ascent:
     """The gradient ascent's settings, --lr resolved for the network that runs."""
     lr = classviz.default_lr(net.name) if s.lr is None else s.lr
     return classviz.Ascent(l2_reg=s.l2_reg, lr=lr, iterations=s.iterations, blur_every=s.blur_every,

@@ -52,11 +52,9 @@ class FoolingSettings(ModelSettings):
 
 
 @dataclass(kw_only=True)
-class ClassvizSettings(ModelSettings):
-    QUICK = {"iterations": 10, "max_classes": 2}
-    classes: list[int] = cli.option(
-        list(CLASSES.values()), "target classes, indices or names (the course's: " + ", ".join(CLASSES) + ")",
-        type=class_index, nargs="+", group=CLASSVIZ)
+class AscentSettings(ModelSettings):
+    """The gradient ascent of class visualization."""
+    QUICK = {"iterations": 10}
     l2_reg: float = cli.option(Ascent.l2_reg, "weight lambda of the L2 penalty", type=cli.non_negative_float,
                                group=CLASSVIZ)
     lr: float | None = cli.option(
@@ -71,6 +69,14 @@ class ClassvizSettings(ModelSettings):
                                    group=CLASSVIZ)
     max_jitter: int = cli.option(Ascent.max_jitter, "largest random shift, in pixels", type=int, group=CLASSVIZ)
     precision: str = cli.precision_setting(BF16_EFFECT)
+
+
+@dataclass(kw_only=True)
+class ClassvizSettings(AscentSettings):
+    QUICK = {**AscentSettings.QUICK, "max_classes": 2}
+    classes: list[int] = cli.option(
+        list(CLASSES.values()), "target classes, indices or names (the course's: " + ", ".join(CLASSES) + ")",
+        type=class_index, nargs="+", group=CLASSVIZ)
     max_classes: int | None = None  # how many of --classes are drawn (None: all)
 
 
@@ -89,7 +95,7 @@ class SweepSettings(ClassvizSettings):
 
 
 @dataclass(kw_only=True)
-class FromImageSettings(ClassvizSettings):
+class FromImageSettings(AscentSettings):
     index: int = cli.option(0, "which of the 25 ImageNet images to start from", type=int)
 
 
