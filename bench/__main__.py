@@ -185,17 +185,15 @@ def bench_gan(args) -> dict:
 def bench_classviz(args) -> dict:
     """Class visualization, 200 iterations: the project's loop against a plain one, on VGG16
     with random weights (the time does not depend on them) and on EfficientNet-Lite0, the
-    pretrained network that installs offline (``tp3b_visualization/main.py bench``)."""
+    pretrained network that installs offline (:func:`bench.plain_classviz.time_classviz`)."""
+    from bench.plain_classviz import time_classviz
+    from common.device import select_device
+
     out = args.out_dir / "classviz"
     rows = {}
     for model in ("vgg16", "efficientnet_lite0"):
-        cmd = [sys.executable, "tp3b_visualization/main.py", "bench", "--model", model, "--iterations",
-               str(args.classviz_iterations), "--out-dir", str(out.resolve())]
-        if model == "vgg16":
-            cmd.append("--random-weights")
-        subprocess.run(cmd, cwd=REPO, env={**os.environ, "RDFIA_DATA_DIR": str(args.data_dir)}, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        result = load_json(out / f"bench_{model}.json")
+        result = time_classviz(model, args.classviz_iterations, select_device("auto"), out,
+                               random_weights=model == "vgg16")
         for run, seconds in result["seconds"].items():
             rows[f"{model}, {run}"] = {"iterations": result["iterations"], "weights": result["weights"],
                                        "seconds": round(seconds, 1),

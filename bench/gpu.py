@@ -13,7 +13,7 @@ import time
 import torch
 
 from bench.limits import matmul, vgg16_forward
-from common.results import load_json, markdown_table, save_json
+from common.results import markdown_table, save_json
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -53,6 +53,7 @@ def step_timings(args, device: torch.device, bf16: bool) -> dict:
     """The training steps of 3-c and 3-d and 3-b's class visualization, and what they make
     of each default run."""
     from bench.__main__ import project_dann, project_loop
+    from bench.plain_classviz import time_classviz
 
     rows = {}
     precisions = ["fp32"] + (["bf16"] if bf16 else [])
@@ -66,11 +67,7 @@ def step_timings(args, device: torch.device, bf16: bool) -> dict:
     r = project_dann(args.data_dir, args.iterations, device=device.type)
     rows["DANN step, fp32"] = _per_step(r, DANN_EPOCH_STEPS, "one epoch (937 steps)")
     out = args.out_dir / "gpu" / "classviz"
-    cmd = [sys.executable, "tp3b_visualization/main.py", "bench", "--model", "vgg16", "--random-weights",
-           "--iterations", str(args.classviz_iterations), "--device", device.type, "--out-dir", str(out)]
-    subprocess.run(cmd, cwd=REPO, env={**os.environ, "RDFIA_DATA_DIR": str(args.data_dir)}, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    result = load_json(out / "bench_vgg16.json")
+    result = time_classviz("vgg16", args.classviz_iterations, device, out, random_weights=True)
     for run, seconds in result["seconds"].items():
         rows[f"class visualization, VGG16, {run}"] = {
             "iterations": result["iterations"], "seconds": round(seconds, 1),

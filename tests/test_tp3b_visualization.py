@@ -8,8 +8,14 @@ import pytest
 import torch
 import torch.nn as nn
 
+from bench.plain_classviz import time_classviz
+from common import cli
 from tests.conftest import require
 from tp3b_visualization import main as vis_main
+from tp3b_visualization import network
+from tp3b_visualization.labels import class_index
+from tp3b_visualization.network import Bfloat16Network
+from tp3b_visualization.settings import AllSettings
 from tp3b_visualization.visualization import (blur_image, clamp_to_image, class_visualization_update_step,
                                               compute_saliency_maps, create_class_visualization, jitter,
                                               make_fooling_image)
@@ -110,13 +116,13 @@ def test_class_visualization_loop_is_seeded_and_stays_a_valid_image():
 
 
 def test_class_names_and_indices():
-    assert vis_main.class_index("tarantula") == 76
-    assert vis_main.class_index("wine bottle") == 907
-    assert vis_main.class_index("Wine Bottle") == 907
-    assert vis_main.class_index("113") == 113
+    assert class_index("tarantula") == 76
+    assert class_index("wine bottle") == 907
+    assert class_index("Wine Bottle") == 907
+    assert class_index("113") == 113
     for bad, words in (("cat", "several"), ("unicorn", "no ImageNet class"), ("1000", "0 to 999")):
         with pytest.raises(Exception, match=words):
-            vis_main.class_index(bad)
+            class_index(bad)
 
 
 def test_bad_options_are_refused_in_one_line(tmp_path, capsys):
@@ -151,7 +157,7 @@ def test_bfloat16_network_takes_and_gives_fp32_and_passes_the_image_gradient():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5))
     reference = copy.deepcopy(net)
-    bf16 = vis_main.Bfloat16Network(net)
+    bf16 = Bfloat16Network(net)
     assert all(p.dtype == torch.bfloat16 for p in bf16.parameters())
     x = torch.randn(1, 3, 16, 16, requires_grad=True)
     out = bf16(x)
@@ -164,8 +170,7 @@ def test_bfloat16_network_takes_and_gives_fp32_and_passes_the_image_gradient():
 
 def test_bench_runs_on_random_weights_offline(tmp_path, no_network, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no weight file anywhere
-    assert vis_main.main(["bench", "--quick", "--model", "squeezenet1_1", "--random-weights",
-                          "--out-dir", str(tmp_path)]) == 0
+    time_classviz("squeezenet1_1", 10, torch.device("cpu"), tmp_path, random_weights=True)
     result = json.loads((tmp_path / "bench_squeezenet1_1.json").read_text())
     assert result["iterations"] == 10 and result["weights"] == "random"
     assert all(t > 0 for t in result["seconds"].values())
@@ -227,9 +232,23 @@ def test_the_default_command_is_all_and_help_says_how_the_default_network_falls_
     assert "falls back to efficientnet_lite0" in help_text and "a network named here must be had" in help_text
 
 
-def test_every_subcommand_takes_the_network_option():
+def test_every_subcommand_takes_the_network_option_and_the_default_falls_back_on_its_own(monkeypatch):
     parser = vis_main.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     for name, p in sub.choices.items():
-        assert "--model" in p.format_help(), name
-        assert p.get_default("model") == "squeezenet1_1"
+        assert "--model MODEL" in p.format_help() and "(default: squeezenet1_1)" in p.format_help(), name
+    calls = []
+    monkeypatch.setattr(network, "load_frozen_or_offline", lambda name, pretrained, fallback: calls.append(
+        (name, fallback)) or (name, nn.Identity(), (0.5,) * 3, (0.5,) * 3))
+    network.load_network(None, torch.device("cpu"))
+    network.load_network("vgg16", torch.device("cpu"))
+    assert calls == [("squeezenet1_1", True), ("vgg16", False)]  # only the default may be replaced
+
+
+def test_quick_replaces_the_budgets_and_an_option_given_wins():
+    parser = vis_main.build_parser()
+    s = cli.build_settings(AllSettings, cli.parse(parser, ["--quick", "--iterations", "7"]))
+    assert (s.iterations, s.fool_images, s.max_classes, s.sweep_iterations) == (7, 4, 2, [10, 20])
+    s = cli.build_settings(AllSettings, cli.parse(parser, []))
+    assert (s.iterations, s.fool_images, s.max_classes, s.lr, s.model) == (200, None, None, None, None)
+    assert s.classes == [76, 366, 604, 907, 113, 281] and s.sweep_lr == [1.0, 5.0, 10.0]
