@@ -27,10 +27,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 def project_loop(data_dir, iterations: int, precision: str = "fp32", batch_size: int = 128, nz: int = 100,
                  conditional: bool = False, device: str = "cpu") -> dict:
-    """The project's hot loop as ``tp3d_gan.main.fit`` runs it: in-memory tensors, the
+    """The project's hot loop as ``tp3d_gan.training.train`` runs it: in-memory tensors, the
     networks in channels_last, the student's ``train_step`` (``cgan_train_step``) under
     ``precision``'s autocast, no per-iteration sync; also the FLOPs of one step, counted by
-    ``torch.utils.flop_counter``. On a GPU the data sit there once, as in ``fit``."""
+    ``torch.utils.flop_counter``. On a GPU the data sit there once, as in
+    ``tp3d_gan.training.fit``."""
     import torch
 
     from bench.limits import count_flops, synchronize
@@ -101,7 +102,7 @@ PLAIN_FULL = "plain DCGAN loop, 5 epochs"
 
 
 def plain_quality(data_dir, G, seed: int = 1) -> dict:
-    """The plain loop's generator scored as ``tp3d_gan.main.fit`` scores its own: 1,000
+    """The plain loop's generator scored as ``tp3d_gan.training.train`` scores its own: 1,000
     samples through the practical's MNIST classifier."""
     import torch
 

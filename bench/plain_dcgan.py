@@ -1,7 +1,7 @@
 """The plain textbook DCGAN loop a student would write (pytorch/examples style): the
 handout's networks (no bias anywhere) with Sigmoid + BCELoss, torchvision transforms in a DataLoader, separate
 forward passes, and a ``.item()`` on every loss at every iteration. Written for the
-benchmark only: the project's own loop is ``tp3d_gan.main.fit``."""
+benchmark only: the project's own loop is ``tp3d_gan.training.train``."""
 import time
 
 import torch

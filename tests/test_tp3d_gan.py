@@ -11,10 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
+from common import cli
 from tp3d_gan import main as gan_main
+from tp3d_gan import training
 from tp3d_gan.cdcgan import CondDiscriminator, CondGenerator, cgan_train_step, one_hot
 from tp3d_gan.dcgan import Discriminator, Generator, discriminator_loss, train_step, weights_init
 from tp3d_gan.quality import coverage, frechet_distance, meets_bar
+from tp3d_gan.settings import AllSettings, ExperimentSettings, command_settings, experiment_settings
 
 REPO = Path(__file__).resolve().parents[1]
 GRID_8 = 8 * 34 + 2  # 8 images of 32 pixels with 2 pixels of padding
@@ -58,21 +61,30 @@ def test_quick_demo_offline_with_no_data_dir(empty_data_dir, no_network, isolate
 def test_iteration_budget_does_not_depend_on_the_number_of_digits():
     """The default trains 2,340 iterations (5 epochs of full MNIST at batch 128) on any data;
     --epochs counts passes over the data at hand and wins; the experiments keep their length."""
-    parse = gan_main.build_parser().parse_args
-    args = parse(["train"])
-    assert (args.iterations, args.epochs, args.batch_size) == (2340, None, 128)
+    def parse(argv):
+        args = cli.parse(gan_main.build_parser(), argv)
+        return cli.build_settings(args._settings, args)
+
+    budget = training.iteration_budget
+    settings = parse(["train"])
+    assert (settings.iterations, settings.epochs, settings.batch_size) == (2340, None, 128)
     full, fallback = 60_000 // 128, 5_000 // 128  # batches per epoch: 468 and 39
-    assert gan_main.iteration_budget(args, full) == gan_main.iteration_budget(args, fallback) == 2340
-    assert gan_main.iteration_budget(parse(["train", "--iterations", "100"]), fallback) == 100
+    assert budget(settings, full) == budget(settings, fallback) == 2340
+    assert budget(parse(["train", "--iterations", "100"]), fallback) == 100
     five = parse(["train", "--epochs", "5", "--iterations", "100"])
-    assert (gan_main.iteration_budget(five, full), gan_main.iteration_budget(five, fallback)) == (2340, 195)
+    assert (budget(five, full), budget(five, fallback)) == (2340, 195)
 
     runs = parse(["experiment", "epochs30", "nz10"])
-    long, nz10 = (gan_main.experiment_args(runs, n) for n in ("epochs30", "nz10"))
-    assert gan_main.iteration_budget(long, fallback) == gan_main.iteration_budget(long, full) == 30 * 468
-    assert gan_main.iteration_budget(nz10, fallback) == 2340 and nz10.nz == 10
-    one = gan_main.experiment_args(parse(["experiment", "epochs30", "--epochs-override", "1"]), "epochs30")
-    assert (gan_main.iteration_budget(one, full), gan_main.iteration_budget(one, fallback)) == (468, 39)
+    long, nz10 = (experiment_settings(runs, n) for n in ("epochs30", "nz10"))
+    assert budget(long, fallback) == budget(long, full) == 30 * 468
+    assert budget(nz10, fallback) == 2340 and nz10.nz == 10
+    one = experiment_settings(parse(["experiment", "epochs30", "--epochs-override", "1"]), "epochs30")
+    assert (budget(one, full), budget(one, fallback)) == (468, 39)
+    quick = experiment_settings(parse(["experiment", "epochs30", "--quick"]), "epochs30")
+    assert (budget(quick, full), quick.batch_size, quick.limit) == (468, 64, 2048)  # --quick: one epoch
+    assert parse(["train", "--quick", "--batch-size", "32"]).batch_size == 32  # an option given wins
+    every = command_settings(ExperimentSettings, AllSettings(quick=True, seed=3), "experiment", names=["all"])
+    assert (every.epochs_override, every.n_samples, every.seed, every.command) == (1, 1000, 3, "experiment")
 
 
 def test_training_runs_the_iterations_asked_on_all_fallback_digits(empty_data_dir, no_network,
@@ -80,8 +92,8 @@ def test_training_runs_the_iterations_asked_on_all_fallback_digits(empty_data_di
     """Offline, the GAN trains on all 5,000 fallback digits (train and test: it needs no test
     split) for --iterations batches, across epochs; the quality classifier keeps to its own
     4,000 training digits and is scored on the 1,000 others."""
-    quick_classifier = gan_main.load_classifier
-    monkeypatch.setattr(gan_main, "load_classifier",
+    quick_classifier = training.load_classifier
+    monkeypatch.setattr(training, "load_classifier",
                         lambda data_dir, device, quick=False: quick_classifier(data_dir, device, quick=True))
     assert gan_main.main(["--iterations", "41", "--batch-size", "128", "--sample-every", "20",
                           "--eval-every", "20", "--n-samples", "500", "--out-dir", str(tmp_path)]) == 0
@@ -221,7 +233,7 @@ def test_help_states_the_defaults():
         assert words in text
     top = subprocess.run([sys.executable, "tp3d_gan/main.py", "--help"], cwd=REPO,
                          capture_output=True, text=True, timeout=60).stdout
-    for command in ("train", "cgan", "experiment", "interpolate", "classifier"):
+    for command in ("train", "cgan", "experiment", "interpolate", "classifier", "all"):
         assert command in top
 
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from scipy import linalg
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from common.datasets import cache_folder, load_mnist
 

@@ -127,6 +127,7 @@ CALLS = {
         "train": _DCGAN, "experiment": _DCGAN, "interpolate": ("Generator", "sample_noise"),
         "cgan": ("CondGenerator", "CondDiscriminator", "one_hot", "expand_labels", "cgan_train_step",
                  "weights_init", "sample_noise", "discriminator_loss", "generator_loss"),
+        "all": _DCGAN + ("CondGenerator", "CondDiscriminator", "one_hot", "expand_labels", "cgan_train_step"),
     },
 }
 
