@@ -44,7 +44,7 @@ COMMANDS = [
     ("3-d classifier", "tp3d_gan", ["classifier"]),
 ]
 # keys that hold durations, speeds or machine facts, not results
-UNTIMED = re.compile(r"second|time|wall|elapsed|duration|per_s|throughput|speed|_s$|\bs\b|machine|version|cpu",
+UNTIMED = re.compile(r"second|time|ms_per|wall|elapsed|duration|per_s|throughput|speed|_s$|\bs\b|machine|version|cpu",
                      re.IGNORECASE)
 
 
