@@ -196,12 +196,12 @@ def test_train_step_makes_the_update_the_student_step_asks_for():
     direct = DANN()
     looped = copy.deepcopy(direct)
     x_s, y_s, x_t = torch.rand(16, 3, 28, 28), torch.arange(16) % 10, torch.rand(16, 3, 28, 28)
-    opt_a = ClippedSGD(direct.parameters(), max_norm=0.5, lr=0.05, momentum=0.9)
-    opt_b = ClippedSGD(looped.parameters(), max_norm=0.5, lr=0.05, momentum=0.9)
+    opt_a = ClippedSGD(direct.parameters(), max_norm=0.1, lr=0.05, momentum=0.9)
+    opt_b = ClippedSGD(looped.parameters(), max_norm=0.1, lr=0.05, momentum=0.9)
     for _ in range(3):
         a = dann_step(direct, opt_a, x_s, y_s, x_t, 0.5)
         b = train_step("dann", looped, opt_b, x_s, y_s, x_t, 0.5, 0.0, 0.9)
-        assert float(a["loss"]) == float(b["loss"]) and float(b["grad_norm"]) > 0.5  # clipped
+        assert float(a["loss"]) == float(b["loss"]) and float(b["grad_norm"]) > 0.1  # clipped
     for p, q in zip(direct.parameters(), looped.parameters()):
         assert torch.equal(p, q)
     DeferredStep(opt_b).step()  # only the loop updates
