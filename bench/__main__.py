@@ -212,8 +212,8 @@ def project_dann(data_dir, iterations: int, channels_last: bool = False, batch_s
                  lr: float = 0.01, device: str = "cpu") -> dict:
     """The project's DANN loop as ``tp3c_domain_adaptation.training.fit`` runs it: both domains
     in memory, normalised per batch, the student's ``dann_step`` (one pass over both
-    batches), the clipped SGD, no per-step sync; fp32, in the default layout or with
-    ``--channels-last`` (see ``Domains``)."""
+    batches) and the clipped SGD update, as ``train_step`` makes them, no per-step sync;
+    fp32, in the default layout or with ``--channels-last`` (see ``Domains``)."""
     import torch
 
     from bench.limits import synchronize
