@@ -209,22 +209,20 @@ def bench_classviz(args) -> dict:
 
 def project_dann(data_dir, iterations: int, channels_last: bool = False, batch_size: int = 64,
                  lr: float = 0.01, device: str = "cpu") -> dict:
-    """The project's DANN loop as ``tp3c_domain_adaptation.main.fit`` runs it: both domains
+    """The project's DANN loop as ``tp3c_domain_adaptation.training.fit`` runs it: both domains
     in memory, normalised per batch, the student's ``dann_step`` (one pass over both
-    batches), the clipped SGD, no per-step sync; fp32, in the default layout or with
-    ``--channels-last`` (see ``Domains``)."""
-    from types import SimpleNamespace
-
+    batches) and the clipped SGD update, as ``train_step`` makes them, no per-step sync;
+    fp32, in the default layout or with ``--channels-last`` (see ``Domains``)."""
     import torch
 
     from bench.limits import synchronize
-    from tp3c_domain_adaptation.dann import DANN, dann_lr, dann_step, grl_lambda
-    from tp3c_domain_adaptation.main import ClippedSGD, Domains
+    from tp3c_domain_adaptation.dann import DANN, dann_lr, grl_lambda
+    from tp3c_domain_adaptation.data import Domains
+    from tp3c_domain_adaptation.training import ClippedSGD, train_step
 
     torch.manual_seed(0)
     device = torch.device(device)
-    domains = Domains(SimpleNamespace(quick=False, mnist_m="auto", mnist_m_seed=0, data_dir=data_dir,
-                                      device=device, channels_last=channels_last))
+    domains = Domains(data_dir, device, channels_last=channels_last)
     model = DANN().to(device, memory_format=domains.memory_format)
     opt = ClippedSGD(model.parameters(), max_norm=5.0, lr=lr, momentum=0.9)
     batches = min(len(domains.source), len(domains.target)) // batch_size
@@ -237,8 +235,8 @@ def project_dann(data_dir, iterations: int, channels_last: bool = False, batch_s
         b = it % batches  # the fallback digits hold fewer batches than MNIST
         idx_s = order_s[b * batch_size:(b + 1) * batch_size].to(domains.source.images.device)
         idx_t = order_t[b * batch_size:(b + 1) * batch_size].to(domains.target.images.device)
-        dann_step(model, opt, domains.batch(domains.source.images[idx_s]), domains.source.labels[idx_s],
-                  domains.batch(domains.target.images[idx_t]), grl_lambda(p))
+        train_step("dann", model, opt, domains.batch(domains.source.images[idx_s]), domains.source.labels[idx_s],
+                   domains.batch(domains.target.images[idx_t]), grl_lambda(p), 0.0, 0.9)
 
     step(0)  # warm-up, untimed (cuDNN chooses its algorithms on the first calls)
     synchronize(device)

@@ -2,7 +2,7 @@
 repositories): torchvision's MNIST through a ``DataLoader`` with per-image transforms,
 MNIST-M as a ``Dataset`` of images transformed one by one, a separate forward pass of the
 feature extractor for each domain, and a ``.item()`` on every loss at every step. Written
-for the benchmark only: the project's own loop is ``tp3c_domain_adaptation.main.fit``."""
+for the benchmark only: the project's own loop is ``tp3c_domain_adaptation.training.fit``."""
 import math
 import time
 

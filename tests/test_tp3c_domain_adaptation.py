@@ -3,7 +3,11 @@ import json
 
 import pytest
 
+from common import cli
 from tp3c_domain_adaptation import main as da_main
+from tp3c_domain_adaptation.data import load_domains, target_name
+from tp3c_domain_adaptation.settings import RUNS, TrainSettings
+from tp3c_domain_adaptation.training import ClippedSGD, DeferredStep, collapsed, train_step
 
 
 def test_data_quick_on_the_real_datasets(shared_data, tmp_path):
@@ -25,8 +29,8 @@ def test_data_offline_with_no_data_dir_uses_the_shipped_fallbacks(empty_data_dir
     assert result["MNIST-M"]["source"] == "mnist_m-sample-photos"
     # One notice for both splits, and the figures name the stand-in too.
     assert sum("stand-in MNIST-M" in r.getMessage() for r in caplog.records) == 1
-    assert "stand-in" in da_main.target_name(result["MNIST-M"]["source"])
-    assert da_main.target_name("mnist_m-bsds500") == "MNIST-M"
+    assert "stand-in" in target_name(result["MNIST-M"]["source"])
+    assert target_name("mnist_m-bsds500") == "MNIST-M"
 
 
 def test_schedules_and_pseudo_labels_on_values():
@@ -110,7 +114,9 @@ def test_channels_last_option_reaches_the_batches_and_the_model(shared_data, tmp
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     args = da_main.build_parser().parse_args(["dann", "--quick", "--channels-last", "--data-dir", str(shared_data)])
     args.device = torch.device("cpu")
-    x = da_main.Domains(args).batch(torch.rand(4, 3, 28, 28))
+    settings = cli.build_settings(TrainSettings, args)
+    assert (settings.channels_last, settings.limit, settings.epochs) == (True, 5000, 2)
+    x = load_domains(settings, channels_last=settings.channels_last).batch(torch.rand(4, 3, 28, 28))
     assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
@@ -122,7 +128,7 @@ def test_quick_baseline_dann_tsne_and_summary(shared_data, tmp_path):
     out = tmp_path / "out"
     common = ["--quick", "--data-dir", str(shared_data), "--out-dir", str(out)]
     assert da_main.main(["baseline", *common]) == 0
-    assert da_main.main(["dann", *common]) == 0
+    assert da_main.main(common) == 0  # the default command: dann
     rows = _summary(out)
     assert list(rows) == ["source-only", "dann"]  # the table follows the practical's order
     # 156 quick steps on 5,000 digits (measured: 0.77 to 0.86 on MNIST over seeds): the models
@@ -164,18 +170,42 @@ def test_bad_training_options_are_refused(bad, capsys):
 def test_collapse_detector_on_values():
     ok = {"source": {"top_class_share": 0.12}, "target": {"top_class_share": 0.3}}
     dead = {"source": {"top_class_share": 0.12}, "target": {"top_class_share": 0.95}}
-    assert not da_main.collapsed(ok) and da_main.collapsed(dead)
+    assert not collapsed(ok) and collapsed(dead)
 
 
-def test_clipped_sgd_records_and_clips_the_gradient_norm():
+def test_clipped_sgd_returns_and_clips_the_gradient_norm():
     import torch
 
     w = torch.nn.Parameter(torch.zeros(4))
-    opt = da_main.ClippedSGD([w], max_norm=1.0, lr=1.0)
+    opt = ClippedSGD([w], max_norm=1.0, lr=1.0)
     w.grad = torch.tensor([3.0, 4.0, 0.0, 0.0])  # norm 5
-    opt.step()
-    assert float(opt.last_norm) == 5.0
+    assert float(opt.step()) == 5.0
     assert torch.allclose(w.detach(), torch.tensor([-0.6, -0.8, 0.0, 0.0]))  # clipped to norm 1
+
+
+def test_train_step_makes_the_update_the_student_step_asks_for():
+    """The loop's step (the student's function handed a deferred optimizer, then the clipped
+    update) gives the weights and losses of the student's function stepping the optimizer itself."""
+    import copy
+
+    import torch
+
+    from tp3c_domain_adaptation.dann import DANN, dann_step
+
+    torch.manual_seed(0)
+    direct = DANN()
+    looped = copy.deepcopy(direct)
+    x_s, y_s, x_t = torch.rand(16, 3, 28, 28), torch.arange(16) % 10, torch.rand(16, 3, 28, 28)
+    opt_a = ClippedSGD(direct.parameters(), max_norm=0.1, lr=0.05, momentum=0.9)
+    opt_b = ClippedSGD(looped.parameters(), max_norm=0.1, lr=0.05, momentum=0.9)
+    for _ in range(3):
+        a = dann_step(direct, opt_a, x_s, y_s, x_t, 0.5)
+        b = train_step("dann", looped, opt_b, x_s, y_s, x_t, 0.5, 0.0, 0.9)
+        assert float(a["loss"]) == float(b["loss"]) and float(b["grad_norm"]) > 0.1  # clipped
+    for p, q in zip(direct.parameters(), looped.parameters()):
+        assert torch.equal(p, q)
+    DeferredStep(opt_b).step()  # only the loop updates
+    assert all(torch.equal(p, q) for p, q in zip(direct.parameters(), looped.parameters()))
 
 
 def check_quick_runs(out) -> None:
@@ -187,7 +217,7 @@ def check_quick_runs(out) -> None:
     0.86), none collapses, and the domain classifier does best when the features help it
     (positive factor 0.983 both seeds, DANN 0.913 and 0.949)."""
     rows = _summary(out)
-    assert list(rows) == list(da_main.RUNS)
+    assert list(rows) == list(RUNS)
     for name, row in rows.items():
         assert row["mnist_accuracy"] > 0.5 and not row["collapsed"], (name, row)
     assert rows["positive"]["domain_accuracy"] > rows["dann"]["domain_accuracy"]
