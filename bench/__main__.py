@@ -115,6 +115,33 @@ def plain_quality(data_dir, G, seed: int = 1) -> dict:
     return QualityMeter(classifier, data_dir)(samples)
 
 
+def whole_gan_runs(data_dir, out, env) -> dict:
+    """The plain loop's 5 epochs and the project's whole default run, each with the time
+    until the practical's quality bar is first met (rows of :func:`bench_gan`)."""
+    from bench import plain_dcgan
+    from tp3d_gan.quality import meets_bar
+
+    rows = {}
+    plain = plain_dcgan.run(data_dir)
+    quality = plain_quality(data_dir, plain["G"])
+    rows[PLAIN_FULL] = {"iterations": plain["iterations"], "seconds": plain["seconds"],
+                        "quality bar": f"{'met' if meets_bar(quality) else 'NOT met'} at the end "
+                                       f"(confidence {quality['mean_confidence']:.3f}, smallest class "
+                                       f"{100 * quality['min_class_fraction']:.1f}%)"}
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "tp3d_gan/main.py", "train", "--out-dir", str(out)], cwd=REPO,
+                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = load_json(out / "dcgan" / "metrics.json")
+    reached = metrics["quality_bar_reached"]
+    rows[WHOLE_RUN] = {"iterations": metrics["iterations"], "seconds": time.perf_counter() - t0,
+                       "precision": metrics["precision"],
+                       "quality bar": "NOT met" if reached is None else
+                       f"met at iteration {reached['iteration']}, {reached['seconds']} s after the start"}
+    if reached is not None:
+        rows[WHOLE_RUN]["time vs plain loop"] = round(reached["seconds"] / plain["seconds"], 2)
+    return rows
+
+
 def bench_gan(args) -> dict:
     """The DCGAN and cDCGAN training steps: ms per iteration, GFLOP/s and their ratio to the
     machine's limits (measured first, in the same run), against the plain textbook loop; in
@@ -122,7 +149,7 @@ def bench_gan(args) -> dict:
     (``--precision bf16``). With ``--full``, the whole default run against the plain loop's 5 epochs: the
     time until the practical's quality bar is first reached."""
     from bench import plain_dcgan
-    from tp3d_gan.quality import QUALITY_BAR, meets_bar
+    from tp3d_gan.quality import QUALITY_BAR
 
     limits = bench_limits(args)
     out = args.out_dir / "gan"
@@ -138,23 +165,7 @@ def bench_gan(args) -> dict:
         rows[f"project cDCGAN loop, {precision}, {n_cgan} iterations"] = project_loop(
             args.data_dir, n_cgan, precision, conditional=True)
     if args.full:
-        plain = plain_dcgan.run(args.data_dir)
-        quality = plain_quality(args.data_dir, plain["G"])
-        rows[PLAIN_FULL] = {"iterations": plain["iterations"], "seconds": plain["seconds"],
-                            "quality bar": f"{'met' if meets_bar(quality) else 'NOT met'} at the end "
-                                           f"(confidence {quality['mean_confidence']:.3f}, smallest class "
-                                           f"{100 * quality['min_class_fraction']:.1f}%)"}
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "tp3d_gan/main.py", "train", "--out-dir", str(out)], cwd=REPO,
-                       env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        metrics = load_json(out / "dcgan" / "metrics.json")
-        reached = metrics["quality_bar_reached"]
-        rows[WHOLE_RUN] = {"iterations": metrics["iterations"], "seconds": time.perf_counter() - t0,
-                           "precision": metrics["precision"],
-                           "quality bar": "NOT met" if reached is None else
-                           f"met at iteration {reached['iteration']}, {reached['seconds']} s after the start"}
-        if reached is not None:
-            rows[WHOLE_RUN]["time vs plain loop"] = round(reached["seconds"] / plain["seconds"], 2)
+        rows.update(whole_gan_runs(args.data_dir, out, env))
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "tp3d_gan/main.py", "--quick", "--out-dir", str(out / "quick")],
                    cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
