@@ -151,6 +151,17 @@ class Settings:
         """A copy with some fields changed (the settings of one run of an experiment, say)."""
         return dataclasses.replace(self, **changes)
 
+    def derive(self, cls, **changes) -> "Settings":
+        """The settings of another command (class ``cls``) as its command line would give them
+        with these options: the fields both classes have are copied, the others take ``cls``'s
+        defaults, its ``QUICK`` values under ``--quick``; then ``changes``. How an ``all``
+        command runs each of the others."""
+        mine = {f.name for f in dataclasses.fields(self)}
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(cls) if f.name in mine}
+        if self.quick:
+            values.update({k: v for k, v in cls.QUICK.items() if k not in mine})
+        return cls(**{**values, **changes})
+
     def options(self) -> dict:
         """Every field by name, for ``config.json``."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

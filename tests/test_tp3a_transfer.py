@@ -271,5 +271,5 @@ def test_all_gives_each_command_the_settings_it_gets_alone(tmp_path):
         own = [] if name == "networks" else ["--model", "efficientnet_lite0"]
         images = ["--per-class", "2"] if "per_class" in cls.__dataclass_fields__ else []  # 15 Scene read
         alone = cli.build_settings(cls, cli.parse(parser, [name, *own, *shared[:3], *images]))
-        assert transfer_main.settings_for(cls, every).replace(command=name) == alone, name
-    assert transfer_main.settings_for(PcaSettings, every).components == [4, 16, 32]
+        assert every.derive(cls, command=name) == alone, name
+    assert every.derive(PcaSettings).components == [4, 16, 32]

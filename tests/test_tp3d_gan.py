@@ -17,7 +17,7 @@ from tp3d_gan import training
 from tp3d_gan.cdcgan import CondDiscriminator, CondGenerator, cgan_train_step, one_hot
 from tp3d_gan.dcgan import Discriminator, Generator, discriminator_loss, train_step, weights_init
 from tp3d_gan.quality import coverage, frechet_distance, meets_bar
-from tp3d_gan.settings import AllSettings, ExperimentSettings, command_settings, experiment_settings
+from tp3d_gan.settings import AllSettings, ExperimentSettings, experiment_settings
 
 REPO = Path(__file__).resolve().parents[1]
 GRID_8 = 8 * 34 + 2  # 8 images of 32 pixels with 2 pixels of padding
@@ -83,7 +83,7 @@ def test_iteration_budget_does_not_depend_on_the_number_of_digits():
     quick = experiment_settings(parse(["experiment", "epochs30", "--quick"]), "epochs30")
     assert (budget(quick, full), quick.batch_size, quick.limit) == (468, 64, 2048)  # --quick: one epoch
     assert parse(["train", "--quick", "--batch-size", "32"]).batch_size == 32  # an option given wins
-    every = command_settings(ExperimentSettings, AllSettings(quick=True, seed=3), "experiment", names=["all"])
+    every = AllSettings(quick=True, seed=3).derive(ExperimentSettings, command="experiment", names=["all"])
     assert (every.epochs_override, every.n_samples, every.seed, every.command) == (1, 1000, 3, "experiment")
 
 

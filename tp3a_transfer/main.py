@@ -17,7 +17,6 @@ Run from the repository root, for example:
   python tp3a_transfer/main.py svm --model efficientnet_lite0
   python tp3a_transfer/main.py --quick all --model efficientnet_lite0   every command, offline
 """
-import dataclasses
 import logging
 import sys
 
@@ -57,16 +56,6 @@ def command(func):
     return run
 
 
-def settings_for(cls, s: AllSettings) -> cli.Settings:
-    """The settings of one command of `all`: the options of `all` that the command has, and
-    its own defaults (its --quick values under --quick) for the rest."""
-    given = {f.name for f in dataclasses.fields(s)}
-    values = {f.name: getattr(s, f.name) for f in dataclasses.fields(cls) if f.name in given}
-    if s.quick:
-        values.update({k: v for k, v in cls.QUICK.items() if k not in given})
-    return cls(**values)
-
-
 def run_all(s: AllSettings) -> dict:
     """Every command in turn, each seeded as when it runs alone. A network whose weights
     cannot be had offline is skipped by `networks` with a one-line notice, as it does alone."""
@@ -75,7 +64,7 @@ def run_all(s: AllSettings) -> dict:
     for name, (func, cls, _) in COMMANDS.items():
         log.info("all: %s", name)
         seed_everything(s.seed)
-        results[name] = func(settings_for(cls, s).replace(command=name))
+        results[name] = func(s.derive(cls, command=name))
     return results
 
 

@@ -17,7 +17,7 @@ from tp3d_gan import reports, training
 from tp3d_gan.quality import load_classifier
 from tp3d_gan.sampling import interpolation, load_generator
 from tp3d_gan.settings import (EXPERIMENTS, AllSettings, CganSettings, ClassifierSettings, ExperimentSettings,
-                               InterpolateSettings, TrainSettings, command_settings, experiment_names,
+                               InterpolateSettings, TrainSettings, experiment_names,
                                experiment_settings)
 
 log = logging.getLogger("tp3d_gan")
@@ -74,7 +74,7 @@ def run_all(settings: AllSettings) -> dict:
     results = {}
     for name, command, cls, changes in runs:
         seed_everything(settings.seed)
-        results[name] = command(command_settings(cls, settings, name, **changes))
+        results[name] = command(settings.derive(cls, command=name, **changes))
     return results
 
 

@@ -138,11 +138,3 @@ def experiment_settings(settings: ExperimentSettings, name: str) -> ExperimentSe
     ``--epochs-override`` on top."""
     run = settings.replace(**EXPERIMENTS[name], name=f"experiments/{name}")
     return run.replace(epochs=settings.epochs_override) if settings.epochs_override else run
-
-
-def command_settings(cls, shared: cli.Settings, command: str, **changes):
-    """The settings of ``command`` (class ``cls``) as its command line would give them with
-    only ``shared``'s shared options: its defaults, its ``QUICK`` budget when ``shared`` is
-    quick, then ``changes``. How ``all`` runs each command."""
-    values = {f.name: getattr(shared, f.name) for f in dataclasses.fields(cli.Settings)}
-    return cls(**{**values, **(cls.QUICK if shared.quick else {}), "command": command, **changes})
