@@ -245,10 +245,12 @@ def test_grading_a_batch_of_submissions(tmp_path):
 
     assert _tree_digest(subs) == before, "grading modified a submission"
     scores = {s: r["score"] for s, r in reports.items()}
-    # bob's GRL without the minus sign loses the backward, in-network, DANN.forward and step-sign checks.
+    # bob's GRL without the minus sign loses the backward, in-network, DANN.forward and step-sign
+    # checks, and the short training (its domain classifier then wins outright).
     points = {c.id: c.points for c in select("tp3c", include_hidden=True)}
     full = sum(points.values())
-    bob_loses = ("tp3c.grl_backward", "tp3c.grl_in_network", "tp3c.dann_forward", "tp3c.dann_step_sign")
+    bob_loses = ("tp3c.grl_backward", "tp3c.grl_in_network", "tp3c.dann_forward", "tp3c.dann_step_sign",
+                 "tp3c.short_training")
     bob_score = full - sum(points[c] for c in bob_loses)
     assert scores == {"alice": full, "bob": bob_score, "carol": 0, "dave": 0, "erin": full}
     assert reports["alice"]["max_score"] == full
