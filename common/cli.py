@@ -37,10 +37,13 @@ def default_data_dir() -> Path:
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Show every default, keep the description's line breaks. A default of None is resolved
-    later (the help text says how), so "(default: None)" would only mislead."""
+    later (the help text says how), so "(default: None)" would only mislead; nor does a
+    flag's "(default: False)" say anything."""
 
     def _get_help_string(self, action):
-        return action.help if action.default is None else super()._get_help_string(action)
+        if action.default is None or isinstance(action.default, bool):  # a flag's default goes without saying
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _add_shared(parser: argparse.ArgumentParser, practical: str, suppress: bool) -> None:
@@ -59,7 +62,8 @@ def _add_shared(parser: argparse.ArgumentParser, practical: str, suppress: bool)
     g.add_argument("--out-dir", type=Path, default=d(Path("results") / practical),
                    help="where figures, JSON results and checkpoints are written")
     g.add_argument("--quick", action="store_true", default=d(False),
-                   help="tiny budget: run the whole pipeline in seconds (smoke test)")
+                   help="smoke run: the command's whole pipeline on a tiny budget (its --help gives the quick "
+                        "values; an option given keeps its value)")
 
 
 def positive_int(text: str) -> int:
