@@ -18,7 +18,6 @@ mean = std = 0.5 (:data:`EFFICIENTNET_LITE0_MEAN`, :data:`EFFICIENTNET_LITE0_STD
 Every network here predicts the same 1,000 ImageNet classes, in the same order;
 :func:`imagenet_categories` gives their names.
 """
-import argparse
 import difflib
 import logging
 import urllib.error
@@ -329,58 +328,3 @@ def load_frozen_or_offline(name: str, pretrained: bool = True, *, fallback: bool
             raise offline_hint(e) from e
         log.warning("%s", fallback_notice(e, stand_in))
         return (OFFLINE_MODEL, *load_frozen(OFFLINE_MODEL, pretrained))
-
-
-# --- the --model option of the practicals' commands ---------------------------------------
-
-class ExplicitChoice(argparse.Action):
-    """argparse action of a network option (``--model``, ``--networks``): stores the value
-    and adds the option's name to ``namespace.explicit``, so that a network the user named
-    is never replaced by EfficientNet-Lite0 (see :func:`given`)."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        setattr(namespace, self.dest, values)
-        namespace.explicit = set(getattr(namespace, "explicit", ())) | {self.dest}
-
-
-def given(args, dest: str) -> bool:
-    """Whether the user gave the :class:`ExplicitChoice` option ``dest`` (else its default holds)."""
-    return dest in getattr(args, "explicit", ())
-
-
-def switch_to_offline(args, error: MissingWeightsError, stand_in: str = "") -> None:
-    """After ``error`` on ``args.model``: when --model was left at its default, warn (one
-    line) and make ``args.model`` EfficientNet-Lite0 and ``args.fallback_from`` the network
-    it replaces, so that later loads in the same command go straight to it and every
-    output is named after it; when the user named the network, stop with ``error``."""
-    if given(args, "model"):
-        raise offline_hint(error) from error
-    log.warning("%s", fallback_notice(error, stand_in))
-    args.fallback_from, args.model = args.model, OFFLINE_MODEL
-
-
-def load_model_option(args, pretrained: bool = True, stand_in: str = "") -> tuple[nn.Module, tuple, tuple]:
-    """:func:`load_frozen` of ``args.model`` (a command's --model), through
-    :func:`switch_to_offline` when its weights cannot be had."""
-    try:
-        return load_frozen(args.model, pretrained)
-    except MissingWeightsError as e:
-        switch_to_offline(args, e, stand_in)
-        return load_frozen(args.model, pretrained)
-
-
-def model_record(args) -> dict:
-    """What a command's JSON result starts with: ``model`` (the network that ran),
-    ``fallback_from`` (the default it replaced, when EfficientNet-Lite0 stood in) and
-    ``quick`` (the --quick budget)."""
-    stand_in = getattr(args, "fallback_from", None)
-    return {"model": args.model, **({"fallback_from": stand_in} if stand_in else {}),
-            "quick": bool(getattr(args, "quick", False))}
-
-
-def model_label(args, reduced: bool = False) -> str:
-    """A figure title's name of the network that ran, with the one it stands in for;
-    ``reduced``: the command's budget shrinks under --quick, which the label then says."""
-    stand_in = getattr(args, "fallback_from", None)
-    label = f"{args.model} (standing in for {stand_in})" if stand_in else args.model
-    return f"smoke run (--quick), {label}" if reduced and getattr(args, "quick", False) else label

@@ -16,9 +16,9 @@ import torchvision
 from common.errors import DataError, UserError, WeightsError
 from common.imagenet import deprocess, load_imagenet_val_25, to_tensor_batch
 from common.pretrained import (EFFICIENTNET_LITE0_MEAN, EFFICIENTNET_LITE0_STD, IMAGENET_MEAN,
-                               IMAGENET_STD, OFFLINE_MODEL, ExplicitChoice, MissingWeightsError, _map_by_position,
-                               given, imagenet_categories, load_efficientnet_lite0, load_frozen_or_offline,
-                               load_model_option, load_torchvision_model, model_label, model_record, unavailable,
+                               IMAGENET_STD, OFFLINE_MODEL, MissingWeightsError, _map_by_position,
+                               imagenet_categories, load_efficientnet_lite0, load_frozen_or_offline,
+                               load_torchvision_model, unavailable,
                                weights_info)
 from tests.conftest import require
 
@@ -206,29 +206,6 @@ def test_random_weights_and_cached_files_never_fall_back(torch_home, no_network,
         load_frozen_or_offline("resnet18")
     assert not isinstance(err.value, MissingWeightsError)
     assert not fallback_notices(caplog, "resnet18")
-
-
-def test_model_option_falls_back_once_per_command_and_records_it(torch_home, no_network, caplog):
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default="squeezenet1_1", action=ExplicitChoice)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args([])
-    assert not given(args, "model")
-    for _ in range(2):  # e.g. two subcommands of "all": the second loads the stand-in at once
-        model, _, _ = load_model_option(args)
-    assert len(fallback_notices(caplog, "squeezenet1_1")) == 1
-    assert n_parameters(model) == EFFICIENTNET_LITE0_PARAMETERS
-    assert model_record(args) == {"model": OFFLINE_MODEL, "fallback_from": "squeezenet1_1", "quick": False}
-    assert model_label(args) == "efficientnet_lite0 (standing in for squeezenet1_1)"
-
-    named = parser.parse_args(["--model", "squeezenet1_1", "--quick"])
-    assert given(named, "model")
-    with pytest.raises(MissingWeightsError, match="squeezenet1_1-b8a52dc0.pth"):
-        load_model_option(named)
-    assert named.model == "squeezenet1_1" and model_record(named) == {"model": "squeezenet1_1", "quick": True}
-    assert model_label(named, reduced=True) == "smoke run (--quick), squeezenet1_1"
 
 
 def test_unavailable_says_why_only_when_the_weights_cannot_be_had(torch_home, no_network):
