@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the scores into this nbgrader gradebook database (a course's "
                         "gradebook.db; created if absent): one notebook per practical, one grade cell per check")
     p.add_argument("--assignment", help="the nbgrader assignment's name (default: the practical, or rdfia for all)")
-    p.add_argument("--memory-mb", type=int, default=4096, help="memory limit of each check's process")
+    p.add_argument("--memory-mb", type=int, default=4096,
+                   help="memory limit of each check's process, in MB; torch and NumPy take about 900 of them "
+                        "before any check")
     p.add_argument("--output-mb", type=int, default=64, help="limit on what a check's process prints or writes")
     p.add_argument("--sandbox", choices=("on", "off"), default="on",
                    help="on (the default): the students' code runs without network, with other folders hidden and "

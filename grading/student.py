@@ -236,10 +236,17 @@ def _replaced(before: dict) -> list[str]:
 def serve(fd_in: int, fd_out: int, tree: str, guarded: dict) -> None:
     """Answer the check's probes until the grader closes the pipe."""
     while True:
-        request = receive(fd_in)
-        if request is None:
+        try:
+            request = receive(fd_in)
+            if request is None:
+                _exit(0)
+            code, defaults, args = pickle.loads(request)
+        except (MemoryError, RuntimeError) as e:  # the check's own inputs: say so, not "it exited"
+            limit = json.loads(os.environ.get("RDFIA_LIMITS", "{}")).get("memory_mb")
+            send(fd_out, encode({"error": ("crashed", "the check's inputs did not fit in the memory limit per "
+                                           f"check ({limit} MB; {type(e).__name__}): the grader needs a "
+                                           "larger --memory-mb", "")}))
             _exit(0)
-        code, defaults, args = pickle.loads(request)
         try:
             reply = {"ok": make_probe(marshal.loads(code), defaults)(*args)}
         except BaseException as e:

@@ -301,3 +301,12 @@ HANDED_IN: dict[str, tuple[Callable, str, tuple[str, ...]]] = {
         _zip_with(lambda good, paths: [("\x1b]0;owned\x07<img src=x onerror=alert(1)>/dann.py", b"x", LINK)]),
         "zero", ("symbolic link",)),
 }
+
+
+def batch_checks() -> list[str]:
+    """The checks of 3-c that the batch tests grade: all but the short training, which takes
+    about 50 s a student (dozens of students, graded more than once, in those tests) and which
+    the selftest exercises on the reference and on the mutants it must catch."""
+    from grading.registry import select
+
+    return [c.id for c in select("tp3c") if c.id != "tp3c.short_training"]

@@ -368,7 +368,7 @@ def test_a_batch_of_hostile_submissions_is_graded_safely(tmp_path, monkeypatch):
     regrading gives the same results."""
     import grading.grade as grade_module
     from grading.runner import Limits, namespaces_available
-    from tests.hostile import CORPUS, FILE, GRL_BACKWARD, PROBE
+    from tests.hostile import CORPUS, FILE, GRL_BACKWARD, PROBE, batch_checks
 
     subs = tmp_path / "submissions"
     good = (REPO / FILE).read_text()
@@ -395,8 +395,9 @@ def test_a_batch_of_hostile_submissions_is_graded_safely(tmp_path, monkeypatch):
             (subs / kind / rel).write_text(text)
     before = _tree_digest(subs)
     out, limits = tmp_path / "out", Limits(memory_mb=1024, output_mb=8)
+    only = batch_checks()
 
-    reports = {r["student"]: r for r in grade(subs, out, "tp3c", workers=2, limits=limits)}
+    reports = {r["student"]: r for r in grade(subs, out, "tp3c", workers=2, limits=limits, only=only)}
 
     assert _tree_digest(subs) == before, "grading modified a submission"
     assert set(reports) == {"alice", "bob", "erin"} | set(corpus)
@@ -432,7 +433,7 @@ def test_a_batch_of_hostile_submissions_is_graded_safely(tmp_path, monkeypatch):
     monkeypatch.setattr(grade_module, "grade_one",
                         lambda entry, *a: calls.append(entry.name) or real_grade_one(entry, *a))
     (out / "students/bob/report.json").unlink()
-    again = {r["student"]: r for r in grade(subs, out, "tp3c", workers=2, limits=limits)}
+    again = {r["student"]: r for r in grade(subs, out, "tp3c", workers=2, limits=limits, only=only)}
     assert calls == ["bob"]
     assert {s: r["score"] for s, r in again.items()} == {s: r["score"] for s, r in reports.items()}
 
@@ -441,7 +442,8 @@ def test_a_batch_of_hostile_submissions_is_graded_safely(tmp_path, monkeypatch):
         return [(r["id"], r["status"], r["score"], r["message"]) for r in report["results"]]
 
     chosen = ["alice", "nan_outputs", "hard_crash", "wrong_dtype"]
-    regraded = {r["student"]: r for r in grade(subs, out, "tp3c", workers=2, limits=limits, regrade=chosen)}
+    regraded = {r["student"]: r for r in grade(subs, out, "tp3c", workers=2, limits=limits,
+                                                      regrade=chosen, only=only)}
     assert outcome(again["bob"]) == outcome(reports["bob"])
     for s in chosen:
         assert outcome(regraded[s]) == outcome(reports[s]), s

