@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from common.pretrained import OFFLINE_MODEL, MissingWeightsError, fallback_notice, load_frozen
+from common.pretrained import OFFLINE_MODEL, MissingWeightsError, fallback_notice, load_frozen, offline_hint
 from tp3a_transfer.data import batches, check_scene15, decoding_workers, scene_images
 from tp3a_transfer.features import extract_features
-from tp3a_transfer.networks import DEFAULT_LAYER, LAYERS, Network, cut, offline_hint, taps
+from tp3a_transfer.networks import DEFAULT_LAYER, LAYERS, Network, cut, taps
 from tp3a_transfer.settings import FeatureSettings, SceneSettings
 
 log = logging.getLogger("tp3a_transfer")

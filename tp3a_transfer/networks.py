@@ -1,15 +1,12 @@
 """The pretrained networks of practical 3-a: where each can be cut, the cut itself, and which
 network a command ran (the one asked for, or EfficientNet-Lite0 standing in for it)."""
-import logging
 from dataclasses import dataclass
 
 import torch.nn as nn
 
 from common.errors import UserError
-from common.pretrained import OFFLINE_MODEL, MissingWeightsError, fallback_notice, load_frozen, offline_hint
+from common.pretrained import OFFLINE_MODEL, load_frozen_or_offline
 from tp3a_transfer.features import VGG16_LAYERS, VGG16_POOLS, cut_vgg16
-
-log = logging.getLogger("tp3a_transfer")
 
 DEFAULT_MODEL = "vgg16"
 # Where each network can be cut, and its default ("the penultimate layer").
@@ -44,13 +41,9 @@ def load_network(name: str, named: bool, pretrained: bool = True, stand_in: str 
     """``(the network that ran, (model, mean, std))``: :func:`load_frozen` of ``name``, or,
     when its weights cannot be had and the user did not name it (``named``), EfficientNet-
     Lite0 after a one-line warning (``stand_in``: what replaces what, for the warning)."""
-    try:
-        return Network(name), load_frozen(name, pretrained)
-    except MissingWeightsError as e:
-        if named:
-            raise offline_hint(e) from e
-        log.warning("%s", fallback_notice(e, stand_in))
-        return Network(OFFLINE_MODEL, fallback_from=name), load_frozen(OFFLINE_MODEL, pretrained)
+    loaded, model, mean, std = load_frozen_or_offline(name, pretrained, fallback=not named, stand_in=stand_in)
+    network = Network(name) if loaded == name else Network(OFFLINE_MODEL, fallback_from=name)
+    return network, (model, mean, std)
 
 
 class EfficientNetCut(nn.Module):
