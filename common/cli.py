@@ -111,13 +111,6 @@ _PRECISION_HELP = ("arithmetic of the training/optimisation loop: bf16 = bfloat1
                    "(CUDA GPUs from Ampere on, CPUs with AVX512-BF16 or AMX)")
 
 
-def precision_option(p, effect: str = "") -> None:
-    """``--precision`` for the commands whose loops run under :func:`common.device.autocast`;
-    ``effect``: what bf16 changes there, for the help."""
-    p.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32",
-                   help=_PRECISION_HELP + (f"; {effect}" if effect else ""))
-
-
 def option(default: Any = None, help: str = "", *, type=None, choices=None, metavar=None, nargs=None,
            positional: bool = False, group: str | None = None, flag: str | None = None):
     """A field of a :class:`Settings` class that is also a command-line option.

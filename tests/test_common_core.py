@@ -105,14 +105,21 @@ def test_precision_is_checked_against_the_device_and_autocasts_only_in_bf16(monk
         assert layer(torch.ones(1, 4)).dtype == torch.float32
 
 
-def test_precision_option_is_parsed_and_checked_by_run(tmp_path):
+def test_precision_setting_is_parsed_and_checked_by_run(tmp_path, capsys):
+    @dataclasses.dataclass(kw_only=True)
+    class Train(cli.Settings):
+        precision: str = cli.precision_setting("bf16 changes the numbers")
+
     parser, sub = cli.make_parser("tp_demo", "demo")
     seen = []
-    cli.precision_option(cli.add_command(sub, "train", seen.append, "trains"))
+    cli.add_command(sub, "train", seen.append, "trains", settings=Train)
     assert cli.run(parser, ["train", "--out-dir", str(tmp_path)]) == 0
     assert seen[-1].precision == "fp32"  # the default: bf16 changes results (see each practical)
     assert cli.run(parser, ["train", "--precision", "bf16", "--out-dir", str(tmp_path)]) == 0
     assert seen[-1].precision == "bf16"
+    with pytest.raises(SystemExit):
+        cli.run(parser, ["train", "--precision", "fp16", "--out-dir", str(tmp_path)])
+    assert "invalid choice" in capsys.readouterr().err
 
 
 def test_user_errors_become_one_line_and_exit_code_2(tmp_path, capsys):
