@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import TensorDataset
 from torchvision.datasets import MNIST, ImageFolder
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from common.cli import DATA_DIR_ENV
 from common.download import (NETWORK_ERRORS, RESOURCES, DownloadError, obtain,

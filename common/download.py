@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.request import Request, urlopen
 
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from common.errors import DataError
 
