@@ -51,6 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("selftest", help="every check passes on the reference and on the accepted variants, "
                                         "and fails on the stub, on each function left unwritten and on its mutants")
     p.add_argument("practical", nargs="?", default="all")
+    from grading.similarity import THRESHOLD as SIMILAR
+
+    p = sub.add_parser("similarity", help="compare every pair of hand-ins on the student files, the stubs left "
+                                          "out: an HTML report and pairs.csv, the most similar pairs first")
+    p.add_argument("submissions", type=Path, help="folder holding one entry per student (as for grade)")
+    p.add_argument("--out", type=Path, required=True, help="where similarity.html and pairs.csv go")
+    p.add_argument("--practical", default="all", help="compare only this practical's files (default: all)")
+    p.add_argument("--threshold", type=float, default=SIMILAR,
+                   help="flag the pairs whose score (the share of their two files' code that they have in common, "
+                        f"the stubs left out) reaches this, in (0, 1] (default: {SIMILAR:g})")
     # END INSTRUCTOR ONLY
     return parser
 
@@ -113,6 +123,26 @@ def selftest(args) -> int:
     print("selftest: all checks can fail and the reference passes" if ok
           else "selftest: FAILED (see BAD lines)")
     return 0 if ok else 1
+
+
+def similarity(args, parser: argparse.ArgumentParser) -> int:
+    from common.errors import UserError
+    from grading.similarity import similarity
+
+    threshold = args.threshold
+    if not args.submissions.is_dir():
+        parser.error(f"{args.submissions} is not a folder")
+    if not 0 < threshold <= 1:
+        parser.error("--threshold must be in (0, 1]")
+    try:
+        found = similarity(args.submissions, args.out, args.practical, threshold)
+    except UserError as e:
+        print(f"similarity: {e}", file=sys.stderr)
+        return 2
+    notes = f"; {len(found['notes'])} notes on what was not compared (above)" if found["notes"] else ""
+    print(f"similarity: {found['students']} students, {found['pairs']} pairs compared, {found['flagged']} at or "
+          f"above {threshold:g}{notes}; report: {args.out / 'similarity.html'}, pairs: {args.out / 'pairs.csv'}")
+    return 0
 # END INSTRUCTOR ONLY
 
 
@@ -122,7 +152,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     commands = {"check": check, "handin": handin}
     # BEGIN INSTRUCTOR ONLY
-    commands.update(release=release, grade=lambda a: grade(a, parser), selftest=selftest)
+    commands.update(release=release, grade=lambda a: grade(a, parser), selftest=selftest,
+                    similarity=lambda a: similarity(a, parser))
     # END INSTRUCTOR ONLY
     return commands[args.command](args)
 
