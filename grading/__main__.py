@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", type=Path, help="folder to write the student version into")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p = sub.add_parser("grade", help="grade a folder of submissions (one folder or .zip each)")
-    p.add_argument("submissions", type=Path, help="folder holding one entry per student")
+    p.add_argument("submissions", type=Path,
+                   help="folder holding one entry per student, or Moodle's \"Download all submissions\" "
+                        "(the zip, or the folder it unpacks to): one student per participant")
     p.add_argument("--out", type=Path, required=True, help="where the gradebook and reports go")
     p.add_argument("--practical", default="all", help="grade only this practical")
     p.add_argument("--workers", type=int, default=1,
@@ -88,8 +90,8 @@ def grade(args, parser: argparse.ArgumentParser) -> int:
     from grading.grade import grade
     from grading.runner import Limits
 
-    if not args.submissions.is_dir():
-        parser.error(f"{args.submissions} is not a folder")
+    if not args.submissions.is_dir() and not (args.submissions.is_file() and args.submissions.suffix.lower() == ".zip"):
+        parser.error(f"{args.submissions} is not a folder or a Moodle download (.zip)")
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     if args.memory_mb < 256 or args.output_mb < 1:
