@@ -50,6 +50,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on (the default): the students' code runs without network, with other folders hidden and "
                         "everything outside its copy read-only, and grading stops where Linux user namespaces cannot "
                         "provide that; off: the time, memory and output limits only")
+    p = sub.add_parser("export", help="write a graded class's grades as Moodle or Canvas imports them "
+                                      "(see the instructor's guide, Moodle and Canvas)")
+    p.add_argument("out", type=Path, help="the folder that grade wrote (grade --out): its students' report.json")
+    p.add_argument("--to", required=True, choices=("moodle-csv", "moodle-worksheet", "canvas"),
+                   help="moodle-csv: Moodle's grade import (CSV file) built on --roster; moodle-worksheet: the "
+                        "assignment's grading worksheet (--worksheet) filled in; canvas: Canvas's gradebook "
+                        "import built on --roster")
+    p.add_argument("--roster", type=Path, metavar="FILE",
+                   help="the class list exported from the LMS (Moodle's gradebook or users' export, "
+                        "Canvas's gradebook export)")
+    p.add_argument("--worksheet", type=Path, metavar="FILE",
+                   help="the grading worksheet exported from the Moodle assignment")
+    p.add_argument("--match", choices=("email", "username", "idnumber", "fullname"), default="email",
+                   help="how a student is found in the roster: the report's field of that name, else the "
+                        "student's folder name, against the roster's column")
+    p.add_argument("--roster-column", metavar="NAME", help="the roster's column to match (default: found by name)")
+    p.add_argument("--item", default="rdfia",
+                   help="the grade item's column: Moodle's grade item, Canvas's assignment ('Name (id)')")
+    p.add_argument("--scale", type=float, help="the grade item's maximum: the total is rescaled to it "
+                                               "(default: the checks' points as they are)")
+    p.add_argument("--round", dest="step", type=float, default=0.01,
+                   help="round the grade half up to a multiple of this (0.5: 14.25 gives 14.5)")
+    p.add_argument("--missing-zero", action="store_true",
+                   help="a roster row without a submission gets 0 (by default its grade stays empty)")
+    p.add_argument("--grade-column", metavar="NAME|N", help="the worksheet's grade column (default: found)")
+    p.add_argument("--feedback-column", metavar="NAME|N", help="the worksheet's feedback comments column "
+                                                                "(default: found)")
+    p.add_argument("--output", type=Path, metavar="FILE", help="the file to write (default: in OUT, named "
+                                                                "after the format); unmatched.csv goes beside it")
     p = sub.add_parser("selftest", help="every check passes on the reference and on the accepted variants, "
                                         "and fails on the stub, on each function left unwritten and on its mutants")
     p.add_argument("practical", nargs="?", default="all")
@@ -107,6 +136,22 @@ def grade(args, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def export(args) -> int:
+    from common.errors import UserError
+    from grading.lms import Options, export
+
+    try:
+        path, n, unmatched = export(args.out, args.to, args.roster, args.worksheet, args.match, args.item,
+                                    Options(args.scale, args.step, args.missing_zero), args.output,
+                                    args.roster_column, args.grade_column, args.feedback_column)
+    except UserError as e:
+        print(f"export: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}: {n} rows" + (f"; {len(unmatched)} students not matched, listed in "
+                                       f"{path.parent / 'unmatched.csv'}" if unmatched else ""))
+    return 0
+
+
 def selftest(args) -> int:
     from grading.selftest import selftest
 
@@ -124,7 +169,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     commands = {"check": check, "handin": handin}
     # BEGIN INSTRUCTOR ONLY
-    commands.update(release=release, grade=lambda a: grade(a, parser), selftest=selftest)
+    commands.update(release=release, grade=lambda a: grade(a, parser), export=export, selftest=selftest)
     # END INSTRUCTOR ONLY
     return commands[args.command](args)
 
