@@ -64,14 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the grading worksheet exported from the Moodle assignment")
     p.add_argument("--match", choices=("email", "username", "idnumber", "fullname"), default="email",
                    help="how a student is found in the roster: the report's field of that name, else the "
-                        "student's folder name, against the roster's column")
+                        "student's folder name, against the roster's column (default: email)")
     p.add_argument("--roster-column", metavar="NAME", help="the roster's column to match (default: found by name)")
     p.add_argument("--item", default="rdfia",
-                   help="the grade item's column: Moodle's grade item, Canvas's assignment ('Name (id)')")
+                   help="the grade item's column: Moodle's grade item, Canvas's assignment ('Name (id)') "
+                        "(default: rdfia)")
     p.add_argument("--scale", type=float, help="the grade item's maximum: the total is rescaled to it "
                                                "(default: the checks' points as they are)")
     p.add_argument("--round", dest="step", type=float, default=0.01,
-                   help="round the grade half up to a multiple of this (0.5: 14.25 gives 14.5)")
+                   help="round the grade half up to a multiple of this (0.5: 14.25 gives 14.5; default: 0.01)")
     p.add_argument("--missing-zero", action="store_true",
                    help="a roster row without a submission gets 0 (by default its grade stays empty)")
     p.add_argument("--grade-column", metavar="NAME|N", help="the worksheet's grade column (default: found)")

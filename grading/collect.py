@@ -82,7 +82,7 @@ def handins(folder: Path) -> list[Handin]:
     per participant instead (see :mod:`grading.moodle`)."""
     from grading import moodle
 
-    if not Path(folder).is_dir() or Path(folder).is_symlink():
+    if not Path(folder).is_dir():
         return moodle.archive_handins(Path(folder))
     download = moodle.download_folder(Path(folder))
     if download is not None:

@@ -23,6 +23,7 @@ Every cell written goes through :func:`grading.untrusted.csv_cell`.
 Instructor-only: the student release leaves this module out.
 """
 import csv
+import io
 import json
 import re
 import sys
@@ -146,7 +147,7 @@ def read_csv(path: Path) -> tuple[list[list[str]], csv.Dialect]:
         dialect = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    rows = [row for row in csv.reader(text.splitlines(), dialect) if any(c.strip() for c in row)]
+    rows = [row for row in csv.reader(io.StringIO(text, newline=""), dialect) if any(c.strip() for c in row)]
     if not rows:
         raise UserError(f"{path} is empty: export it again from the LMS")
     return rows, dialect
@@ -158,7 +159,8 @@ def _write(path: Path, rows: list[list[str]], dialect=csv.excel) -> None:
         csv.writer(f, dialect, lineterminator="\r\n").writerows(rows)
 
 
-def _column(header: list[str], names, what: str, path: Path, given: str | None = None) -> int:
+def _column(header: list[str], names, what: str, path: Path, given: str | None = None,
+            flag: str = "--roster-column") -> int:
     """The index of the column named ``given`` (or a 1-based number), else of one of ``names``."""
     folded = [h.strip().casefold() for h in header]
     if given:
@@ -170,7 +172,7 @@ def _column(header: list[str], names, what: str, path: Path, given: str | None =
     for name in names:
         if name in folded:
             return folded.index(name)
-    raise UserError(f"{path} has no {what} column (looked for {', '.join(names)}); name it with --roster-column")
+    raise UserError(f"{path} has no {what} column (looked for {', '.join(names)}); name it with {flag}")
 
 
 # ----------------------------------------------------------------------------------- matching
@@ -361,7 +363,7 @@ def _worksheet_columns(header, body, path, grade_column, feedback_column) -> tup
         top_at = next((i for i in range(ident + 2, len(header))
                        if len(set(cells(i))) == 1 and _is_number(cells(i)[0])), None)
     if grade_column:
-        grade_at = _column(header, (), "grade", path, grade_column)
+        grade_at = _column(header, (), "grade", path, grade_column, "--grade-column")
     elif any(n in folded for n in GRADE_HEADERS):
         grade_at = next(folded.index(n) for n in GRADE_HEADERS if n in folded)
     elif top_at is not None:
@@ -369,7 +371,7 @@ def _worksheet_columns(header, body, path, grade_column, feedback_column) -> tup
     else:
         raise UserError(f"{path}: cannot tell which column holds the grade: name it with --grade-column")
     if feedback_column:
-        feedback_at = _column(header, (), "feedback", path, feedback_column)
+        feedback_at = _column(header, (), "feedback", path, feedback_column, "--feedback-column")
     else:
         feedback_at = next((folded.index(n) for n in FEEDBACK_HEADERS if n in folded), len(header) - 1)
     if len({ident, grade_at, feedback_at}) < 3:

@@ -2,6 +2,7 @@
 import csv
 import io
 import json
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -64,6 +65,20 @@ def test_moodle_download_names_one_student_per_participant(tmp_path):
     assert set(taken) == {"handin/tp3c_domain_adaptation/dann.py", "handin/ANSWERS.md"}  # from her own zip
 
 
+def test_a_download_whose_folder_cannot_be_hidden_is_refused(tmp_path):
+    from grading.runner import Limits, namespaces_available
+
+    if not namespaces_available():
+        pytest.skip("no user namespaces here: the sandbox, and what it hides, cannot be set up")
+    download = Path(tempfile.gettempdir()) / f"{tmp_path.name}-download.zip"  # beside the batch's own folder
+    try:
+        _moodle_download(download)
+        with pytest.raises(SystemExit, match="into a folder of its own"):
+            grade(download, tmp_path / "out", "tp3c", only=CHECKS, limits=Limits(sandbox="on"))
+    finally:
+        download.unlink()
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> Path:
     """The Moodle download graded end to end on two fast checks (Bob loses the backward one)."""
@@ -109,7 +124,7 @@ FR_HEADER = ["Identifiant", "Nom complet", "Adresse de courriel", "Statut", "Not
 def _worksheet_rows(top: str) -> list[list[str]]:
     return [["Participant 101", ZOE, "zoe@uni.fr", "Remis", "", top, "Oui", "lundi 1 décembre 2026, 10:00", "-", ""],
             ["Participant 102", BOB, "bob@uni.fr", "Remis", "", top, "Oui", "lundi 1 décembre 2026, 11:00", "-", ""],
-            ["Participant 104", "Dora Absent", "dora@uni.fr", "Aucun", "", top, "Oui", "-", "-", ""]]
+            ["Participant 104", "Dora Absent", "dora@uni.fr", "Aucun", "", top, "Oui", "-", "-", "vu,\n à revoir"]]
 
 
 @pytest.mark.parametrize("header, top, sep", [(EN_HEADER, "20.00", "."), (FR_HEADER, "20,00", ","),
