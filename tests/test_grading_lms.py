@@ -243,3 +243,8 @@ def test_the_export_command_and_its_errors(graded, tmp_path, capsys):
                  "--scale", "20", "--round", "0.5", "--output", str(tmp_path / "g.csv")]) == 0
     assert "1 rows; 3 students not matched" in capsys.readouterr().out
     assert (tmp_path / "unmatched.csv").is_file()
+
+
+def test_the_lms_modules_stay_out_of_the_student_release(student_release):
+    assert not (student_release / "grading/lms.py").exists() and not (student_release / "grading/moodle.py").exists()
+    assert "export" not in (student_release / "grading/__main__.py").read_text()
