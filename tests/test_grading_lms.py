@@ -79,6 +79,26 @@ def test_a_download_whose_folder_cannot_be_hidden_is_refused(tmp_path):
         download.unlink()
 
 
+def test_a_participants_own_zip_is_read_one_level_deep_and_a_file_once(tmp_path):
+    folder = tmp_path / "dl" / f"{ZOE}_101_assignsubmission_file_"
+    folder.mkdir(parents=True)
+    (folder / "dann.py").write_text("first = True\n")
+    deeper, own = io.BytesIO(), io.BytesIO()
+    with zipfile.ZipFile(deeper, "w") as z:
+        z.writestr("ANSWERS.md", "too deep")
+    with zipfile.ZipFile(own, "w") as z:
+        z.writestr("dann.py", "second = True\n")
+        z.writestr("deeper.zip", deeper.getvalue())
+    (folder / "own.zip").write_bytes(own.getvalue())
+    (folder / "bomb.zip").write_bytes(b"PK not a zip")
+    [student] = handins(tmp_path / "dl")
+    taken = {}
+    reader = Reader(Wanted.of(["tp3c_domain_adaptation/dann.py"]), taken.__setitem__).read(student.entries[0])
+    assert taken == {"dann.py": b"first = True\n"}  # the folder's, read first; the zip's refused, the deeper not read
+    assert any(r.startswith("dann.py: handed in twice") for r in reader.refused), reader.refused
+    assert any(r.startswith("bomb.zip: not a readable .zip") for r in reader.refused), reader.refused
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> Path:
     """The Moodle download graded end to end on two fast checks (Bob loses the backward one)."""
@@ -86,7 +106,11 @@ def graded(tmp_path_factory) -> Path:
     (tmp / "download").mkdir()  # a folder of its own: the batch hides it from the students' code
     download = _moodle_download(tmp / "download" / "TP3-12.zip")
     out = tmp / "out"
-    grade(download, out, "tp3c", only=CHECKS)
+    from grading.runner import namespaces_available
+
+    checks = [arg for c in CHECKS for arg in ("--check", c)]
+    sandbox = "on" if namespaces_available() else "off"
+    assert main(["grade", str(download), "--out", str(out), "--practical", "tp3c", *checks, "--sandbox", sandbox]) == 0
     return out
 
 
