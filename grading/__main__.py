@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", type=Path, help="folder to write the student version into")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p = sub.add_parser("grade", help="grade a folder of submissions (one folder or .zip each)")
-    p.add_argument("submissions", type=Path, help="folder holding one entry per student")
+    p.add_argument("submissions", type=Path,
+                   help="folder holding one entry per student, or Moodle's \"Download all submissions\" "
+                        "(the zip, or the folder it unpacks to): one student per participant")
     p.add_argument("--out", type=Path, required=True, help="where the gradebook and reports go")
     p.add_argument("--practical", default="all", help="grade only this practical")
     p.add_argument("--workers", type=int, default=1,
@@ -48,6 +50,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on (the default): the students' code runs without network, with other folders hidden and "
                         "everything outside its copy read-only, and grading stops where Linux user namespaces cannot "
                         "provide that; off: the time, memory and output limits only")
+    p = sub.add_parser("export", help="write a graded class's grades as Moodle or Canvas imports them "
+                                      "(see the instructor's guide, Moodle and Canvas)")
+    p.add_argument("out", type=Path, help="the folder that grade wrote (grade --out): its students' report.json")
+    p.add_argument("--to", required=True, choices=("moodle-csv", "moodle-worksheet", "canvas"),
+                   help="moodle-csv: Moodle's grade import (CSV file) built on --roster; moodle-worksheet: the "
+                        "assignment's grading worksheet (--worksheet) filled in; canvas: Canvas's gradebook "
+                        "import built on --roster")
+    p.add_argument("--roster", type=Path, metavar="FILE",
+                   help="the class list exported from the LMS (Moodle's gradebook or users' export, "
+                        "Canvas's gradebook export)")
+    p.add_argument("--worksheet", type=Path, metavar="FILE",
+                   help="the grading worksheet exported from the Moodle assignment")
+    p.add_argument("--match", choices=("email", "username", "idnumber", "fullname"), default="email",
+                   help="how a student is found in the roster: the report's field of that name, else the "
+                        "student's folder name, against the roster's column (default: email)")
+    p.add_argument("--roster-column", metavar="NAME", help="the roster's column to match (default: found by name)")
+    p.add_argument("--item", default="rdfia",
+                   help="the grade item's column: Moodle's grade item, Canvas's assignment ('Name (id)') "
+                        "(default: rdfia)")
+    p.add_argument("--scale", type=float, help="the grade item's maximum: the total is rescaled to it "
+                                               "(default: the checks' points as they are)")
+    p.add_argument("--round", dest="step", type=float, default=0.01,
+                   help="round the grade half up to a multiple of this (0.5: 14.25 gives 14.5; default: 0.01)")
+    p.add_argument("--missing-zero", action="store_true",
+                   help="a roster row without a submission gets 0 (by default its grade stays empty)")
+    p.add_argument("--grade-column", metavar="NAME|N", help="the worksheet's grade column (default: found)")
+    p.add_argument("--feedback-column", metavar="NAME|N", help="the worksheet's feedback comments column "
+                                                                "(default: found)")
+    p.add_argument("--output", type=Path, metavar="FILE", help="the file to write (default: in OUT, named "
+                                                                "after the format); unmatched.csv goes beside it")
     p = sub.add_parser("selftest", help="every check passes on the reference and on the accepted variants, "
                                         "and fails on the stub, on each function left unwritten and on its mutants")
     p.add_argument("practical", nargs="?", default="all")
@@ -98,8 +130,8 @@ def grade(args, parser: argparse.ArgumentParser) -> int:
     from grading.grade import grade
     from grading.runner import Limits
 
-    if not args.submissions.is_dir():
-        parser.error(f"{args.submissions} is not a folder")
+    if not args.submissions.is_dir() and not (args.submissions.is_file() and args.submissions.suffix.lower() == ".zip"):
+        parser.error(f"{args.submissions} is not a folder or a Moodle download (.zip)")
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     if args.memory_mb < 256 or args.output_mb < 1:
@@ -112,6 +144,22 @@ def grade(args, parser: argparse.ArgumentParser) -> int:
         print(f"{r['student']}: {r['score']:g}/{r['max_score']:g}")
     print(f"gradebook: {args.out / 'gradebook.csv'}; feedback in {args.out / 'students'}"
           + (f"; nbgrader gradebook: {args.nbgrader_db}" if args.nbgrader_db else ""))
+    return 0
+
+
+def export(args) -> int:
+    from common.errors import UserError
+    from grading.lms import Options, export
+
+    try:
+        path, n, unmatched = export(args.out, args.to, args.roster, args.worksheet, args.match, args.item,
+                                    Options(args.scale, args.step, args.missing_zero), args.output,
+                                    args.roster_column, args.grade_column, args.feedback_column)
+    except UserError as e:
+        print(f"export: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}: {n} rows" + (f"; {len(unmatched)} students not matched, listed in "
+                                       f"{path.parent / 'unmatched.csv'}" if unmatched else ""))
     return 0
 
 
@@ -152,7 +200,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     commands = {"check": check, "handin": handin}
     # BEGIN INSTRUCTOR ONLY
-    commands.update(release=release, grade=lambda a: grade(a, parser), selftest=selftest,
+    commands.update(release=release, grade=lambda a: grade(a, parser), export=export, selftest=selftest,
                     similarity=lambda a: similarity(a, parser))
     # END INSTRUCTOR ONLY
     return commands[args.command](args)

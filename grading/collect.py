@@ -11,6 +11,7 @@ ratio, and what is taken is written under a folder of the grader's, at a path ma
 checked names only. Links, devices, FIFOs and sockets are refused with the reason.
 Instructor-only: the student release leaves this module out.
 """
+import io
 import os
 import stat
 import struct
@@ -36,6 +37,7 @@ RATIO_LIMIT = 100  # inflated size over compressed size of an archive entry...
 RATIO_FLOOR = 1 << 20  # ...for entries that inflate beyond this
 SKIPPED_FOLDERS = {"__MACOSX", "__pycache__", "node_modules"}  # and every hidden folder
 ARCHIVES = (".zip",)
+NESTED_LIMIT = 100 << 20  # bytes of a student's own .zip inside a Moodle participant's folder
 _KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
           (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
 
@@ -54,8 +56,9 @@ class Handin:
     """One student's hand-in: the entries of the submissions folder that name them, and why
     it cannot be graded (empty when it can)."""
     student: str
-    entries: list[Path]
+    entries: list
     problem: str = ""
+    identity: dict = field(default_factory=dict)  # from the LMS: participant_id, full_name
 
 
 def student_key(name: str) -> str:
@@ -74,7 +77,16 @@ def _display(name: str, is_dir: bool) -> str:
 
 def handins(folder: Path) -> list[Handin]:
     """Every non-hidden entry of ``folder``, grouped by student, looked at without following
-    links: folders and ``.zip`` files are hand-ins; anything else is a hand-in refused."""
+    links: folders and ``.zip`` files are hand-ins; anything else is a hand-in refused. A
+    Moodle "Download all submissions" (its zip, or the folder it unpacks to) is one hand-in
+    per participant instead (see :mod:`grading.moodle`)."""
+    from grading import moodle
+
+    if not Path(folder).is_dir():
+        return moodle.archive_handins(Path(folder))
+    download = moodle.download_folder(Path(folder))
+    if download is not None:
+        return moodle.folder_handins(download)
     groups: dict[str, list[tuple[str, Path, str]]] = {}
     with os.scandir(folder) as it:
         for e in sorted(it, key=lambda e: e.name):
@@ -131,9 +143,15 @@ class Reader:
         self.refused: list[str] = []
         self.notes: list[str] = []
         self.taken = 0
+        self.nested = False  # whether a .zip at the top of the hand-in is read too (Moodle's folders)
+        self._seen: set[str] = set()
 
-    def read(self, entry: Path) -> "Reader":
-        """Read a folder or a ``.zip``; raise :class:`Refused` when the whole of it is refused."""
+    def read(self, entry) -> "Reader":
+        """Read a folder or a ``.zip`` (or a hand-in made of parts, such as a Moodle participant's,
+        which reads itself through this reader); raise :class:`Refused` when the whole of it is refused."""
+        if not isinstance(entry, (str, os.PathLike)):
+            entry.read_into(self)
+            return self
         fd = _open_nofollow(entry, os.O_RDONLY | os.O_NONBLOCK)
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
@@ -151,6 +169,10 @@ class Reader:
             self.refused.append(line)
 
     def take(self, rel: str, data: bytes) -> None:
+        if rel in self._seen:  # two parts of one hand-in (a folder and a zip in it) give the same file
+            self.refuse(rel, "handed in twice: the first one read is graded")
+            return
+        self._seen.add(rel)
         if self.taken + len(data) > HANDIN_LIMIT:
             self.refuse(rel, f"the hand-in's files exceed {HANDIN_LIMIT >> 20} MB together")
             return
@@ -195,7 +217,8 @@ class Reader:
             if self.wanted.named(rel):
                 self.refuse(rel, f"{kind(mode)}, not a regular file")
             return
-        limit = self.wanted.limit(rel)
+        nested = self.nested and not parts and e.name.lower().endswith(ARCHIVES)
+        limit = NESTED_LIMIT if nested else self.wanted.limit(rel)
         if limit is None:
             return
         try:
@@ -213,31 +236,63 @@ class Reader:
                 data = f.read(limit + 1)
                 if len(data) > limit:
                     self.refuse(rel, f"larger than the {limit >> 20} MB allowed")
+                elif nested:
+                    self._nested(rel, data)
                 else:
                     self.take(rel, data)
+
+    def _nested(self, rel: str, data: bytes) -> None:
+        """A student's own zip inside a participant's folder: read from memory, one level only."""
+        self.nested = False
+        try:
+            self._zip(io.BytesIO(data), len(data))
+        except Refused as e:
+            self.refuse(rel, str(e))
+        finally:
+            self.nested = True
 
     def _archive(self, fd: int) -> None:
         with os.fdopen(fd, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size > ARCHIVE_LIMIT:
                 raise Refused(f"the archive is {size / 2**20:.0f} MB, larger than the {ARCHIVE_LIMIT >> 20} MB allowed")
-            declared = _declared_entries(f, size)
-            if declared is not None and declared > ENTRY_LIMIT:  # before its directory is read at all
-                raise Refused(f"the archive has {declared} entries, more than the {ENTRY_LIMIT} allowed")
-            try:
-                with zipfile.ZipFile(f) as z:
-                    infos = z.infolist()
-                    if len(infos) > ENTRY_LIMIT:
-                        raise Refused(f"the archive has {len(infos)} entries, more than the {ENTRY_LIMIT} allowed")
-                    names = Counter(_entry_path(i.filename) for i in infos if not i.is_dir())
-                    for info in infos:
-                        if not info.is_dir():
-                            self._archive_entry(z, info, names)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as e:
-                raise Refused(f"not a readable .zip archive ({plain(e, NAME_LIMIT, True)})") from None
+            self._zip(f, size)
 
-    def _archive_entry(self, z: zipfile.ZipFile, info: zipfile.ZipInfo, names: Counter) -> None:
-        rel = _entry_path(info.filename)
+    def _zip(self, f, size: int, under: str = "", entry_limit: int = ENTRY_LIMIT) -> None:
+        """The entries of the zip ``f``, or only those below the folder ``under`` (their paths
+        then relative to it): at most ``ENTRY_LIMIT`` of them are read."""
+        declared = _declared_entries(f, size)
+        if declared is not None and declared > entry_limit:  # before its directory is read at all
+            raise Refused(f"the archive has {declared} entries, more than the {entry_limit} allowed")
+        try:
+            with zipfile.ZipFile(f) as z:
+                infos = z.infolist()
+                if len(infos) > entry_limit:
+                    raise Refused(f"the archive has {len(infos)} entries, more than the {entry_limit} allowed")
+                mine = [(_below(i.filename, under), i) for i in infos if not i.is_dir()]
+                mine = [(rel, i) for rel, i in mine if rel != ""]
+                if len(mine) > ENTRY_LIMIT:
+                    raise Refused(f"the hand-in has {len(mine)} files, more than the {ENTRY_LIMIT} allowed")
+                names = Counter(rel for rel, _ in mine)
+                for rel, info in mine:
+                    self._archive_entry(z, info, names, rel)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as e:
+            raise Refused(f"not a readable .zip archive ({plain(e, NAME_LIMIT, True)})") from None
+
+    def read_archive_folders(self, archive: Path, folders, size_limit: int, entry_limit: int) -> None:
+        """The files below each of ``folders`` in the zip ``archive`` (a class's download), as
+        one hand-in; raise :class:`Refused` when the archive cannot be read."""
+        fd = _open_nofollow(archive, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise Refused(f"the download is {kind(st.st_mode)}")
+            if st.st_size > size_limit:
+                raise Refused(f"the download is larger than the {size_limit >> 30} GB allowed")
+            for under in folders:
+                self._zip(f, st.st_size, under, entry_limit)
+
+    def _archive_entry(self, z: zipfile.ZipFile, info: zipfile.ZipInfo, names: Counter, rel) -> None:
         if rel is None:
             if self.wanted.named(info.filename.replace("\\", "/")):
                 self.refuse(info.filename, "a path that leads outside the archive's folder")
@@ -248,6 +303,9 @@ class Reader:
             if self.wanted.named(rel):
                 self.refuse(rel, f"{kind(mode)}, not a regular file")
             return
+        nested = self.nested and "/" not in rel and rel.lower().endswith(ARCHIVES)
+        if nested:
+            limit = NESTED_LIMIT
         if limit is None:
             return
         if names[rel] > 1:
@@ -268,6 +326,8 @@ class Reader:
             return
         if len(data) > limit:
             self.refuse(rel, f"inflates to more than the {limit >> 20} MB allowed")
+        elif self.nested and "/" not in rel and rel.lower().endswith(ARCHIVES):
+            self._nested(rel, data)
         else:
             self.take(rel, data)
 
@@ -313,6 +373,17 @@ def _entry_path(name: str) -> str | None:
             or (len(parts[0]) == 2 and parts[0][1] == ":"):
         return None
     return "/".join(parts)
+
+
+def _below(name: str, under: str) -> str | None:
+    """An archive entry's checked path relative to the folder ``under`` ("" when it is not
+    below it; None when its path is unsafe, see :func:`_entry_path`)."""
+    rel = _entry_path(name)
+    if not under:
+        return rel
+    if rel is None:
+        return ""  # not one of this hand-in's: the class's archive is looked at folder by folder
+    return rel[len(under) + 1:] if rel.startswith(under + "/") else ""
 
 
 def write_under(root: Path, rel: str, data: bytes) -> None:

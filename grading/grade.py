@@ -251,7 +251,8 @@ def _select_checks(target: str, only) -> list[Check]:
 def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1, limits: Limits = Limits(),
           only: list[str] | None = None, regrade: bool | list[str] = False,
           nbgrader_db: Path | None = None, assignment: str | None = None) -> list[dict]:
-    """Grade every submission in ``submissions``; write the gradebook and the reports.
+    """Grade every submission in ``submissions`` (a folder, or Moodle's downloaded zip); write
+    the gradebook and the reports.
 
     Each student's reports are written as soon as that student is graded, with a
     fingerprint of the submission and of the grader: a batch run again (after an
@@ -270,6 +271,9 @@ def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1, l
     handed = handins(submissions)
     if not handed:
         raise SystemExit(f"no submissions (folders or .zip files) in {submissions}")
+    if not submissions.is_dir() and limits.sandbox == "on" and _holds_the_batch(submissions.parent):
+        raise SystemExit(f"grade: move {submissions.name} into a folder of its own: that folder is hidden from "
+                         f"the students' code, and {submissions.parent} holds what the checks need")
     if isinstance(regrade, list):
         unknown = sorted(set(regrade) - {h.student for h in handed})
         if unknown:
@@ -285,6 +289,12 @@ def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1, l
     return sorted(reports, key=lambda r: r["student"])
 
 
+def _holds_the_batch(folder: Path) -> bool:
+    """Whether hiding ``folder`` would hide what a check needs: the batch's temporary folder or Python."""
+    needs = [Path(tempfile.gettempdir()).resolve(), Path(sys.executable).resolve(), Path(sys.prefix).resolve()]
+    return any(folder == n or folder in n.parents for n in needs)
+
+
 def _grade_batch(tmp: Path, handed: list[Handin], submissions: Path, out: Path, checks: list[Check],
                  workers: int, limits: Limits, regrade) -> list[dict]:
     """Grade the hand-ins in the batch's folder ``tmp``: each report is written as it comes."""
@@ -298,12 +308,13 @@ def _grade_batch(tmp: Path, handed: list[Handin], submissions: Path, out: Path, 
     # Hidden from every student's process: the submissions, the reports, the reference
     # solution with its tests, the release it was assembled from, and every working copy
     # and check folder of the batch (each check sees its own through its view).
-    hide = ([submissions, out] + [REPO / p for p in (*PRACTICALS, "grading", "tests")]
-            + [tmp / p for p in ("release", "work", "checks")])
+    hide = ([submissions if submissions.is_dir() else submissions.parent, out]
+            + [REPO / p for p in (*PRACTICALS, "grading", "tests")] + [tmp / p for p in ("release", "work", "checks")])
     reports, todo = [], []
     for i, h in enumerate(handed):
         if h.problem:  # two hand-ins, or not a hand-in at all: the instructor decides
-            reports.append(_report(h.student, _failed_all(checks, "error", h.problem), limits, notes=[h.problem]))
+            reports.append(_report(h.student, _failed_all(checks, "error", h.problem), limits, notes=[h.problem])
+                           | h.identity)
             write_reports(reports[-1], out)
             continue
         print_ = fingerprint(h.entries[0], grader_digest, student_files)
@@ -329,11 +340,12 @@ def _grade_batch(tmp: Path, handed: list[Handin], submissions: Path, out: Path, 
                 report = job.result()
                 if print_ is not None:
                     report["fingerprint"] = print_
+                report.update(h.identity)  # the LMS's ids (a Moodle participant's), for the export
             except Exception as e:  # a bug of the grader: this student's row says so, the batch goes on
                 log.exception("grading %s failed", h.student)
                 message = plain(f"the grader failed on this submission ({type(e).__name__}: {e}); tell your instructor")
                 # no fingerprint: the next run of the batch grades this student again
-                report = _report(h.student, _failed_all(checks, "error", message), limits, notes=[message])
+                report = _report(h.student, _failed_all(checks, "error", message), limits, notes=[message]) | h.identity
             write_reports(report, out)
             reports.append(report)
     return reports

@@ -34,7 +34,8 @@ RENAMED = {"requirements-student.txt": "requirements.txt"}
 # ...except these (instructor-only material; patterns relative to the repository).
 WITHHELD = ("grading/hidden", "grading/edition", "grading/mutants.py", "grading/selftest.py",
             "grading/calibrate.py", "grading/grade.py", "grading/collect.py", "grading/reports.py",
-            "grading/release.py", "grading/similarity.py", "*/questions.toml")
+            "grading/release.py", "grading/similarity.py", "grading/lms.py", "grading/moodle.py",
+            "*/questions.toml")
 
 MANIFEST = "MANIFEST.json"
 START_MARK = "# ======== YOUR CODE: {name} ========"

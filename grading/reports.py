@@ -85,13 +85,15 @@ def gradescope_results(report: dict) -> dict:
 
 
 def write_gradebook(reports: list[dict], checks: list[Check], path: Path) -> None:
-    """One row per student: the points of each check, the total and the maximum, the isolation
-    the student's code ran under, and notes (files refused, why a row could not be graded)."""
+    """One row per student: the LMS's participant id (a Moodle download's; empty otherwise),
+    the points of each check, the total and the maximum, the isolation the student's code ran
+    under, and notes (files refused, why a row could not be graded)."""
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["student"] + [c.id for c in checks] + ["total", "max", "isolation", "notes"])
+        w.writerow(["student", "participant_id"] + [c.id for c in checks] + ["total", "max", "isolation", "notes"])
         for rep in sorted(reports, key=lambda r: r["student"]):
             scores = {r["id"]: r["score"] for r in rep["results"]}
-            w.writerow([csv_cell(rep["student"], NAME_LIMIT)] + [f"{scores.get(c.id, 0):g}" for c in checks]
+            w.writerow([csv_cell(rep["student"], NAME_LIMIT), csv_cell(rep.get("participant_id", ""), NAME_LIMIT)]
+                       + [f"{scores.get(c.id, 0):g}" for c in checks]
                        + [f"{rep['score']:g}", f"{rep['max_score']:g}", csv_cell(rep.get("isolation", "")),
                           csv_cell("; ".join(rep.get("notes", [])))])
