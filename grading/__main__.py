@@ -5,6 +5,7 @@ import logging
 import sys
 from pathlib import Path
 
+from common.errors import UserError
 from grading.registry import PRACTICALS
 
 
@@ -48,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on (the default): the students' code runs without network, with other folders hidden and "
                         "everything outside its copy read-only, and grading stops where Linux user namespaces cannot "
                         "provide that; off: the time, memory and output limits only")
+    p = sub.add_parser("override", help="adjust one student's score on a check or on the total, with a reason: "
+                                        "appended to OUT/overrides.csv and applied at once, and after every "
+                                        "regrade, without grading again")
+    p.add_argument("out", type=Path, help="the folder that grade wrote (its --out)")
+    p.add_argument("student", help="the student, as in the gradebook")
+    p.add_argument("check", help="a check's id (a column of the gradebook), or total")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--set", type=float, metavar="N", help="the new score")
+    how.add_argument("--add", type=float, metavar="N", help="points to add (negative to take off)")
+    p.add_argument("--reason", required=True, help="why, in a sentence: shown to the student in the feedback")
     p = sub.add_parser("selftest", help="every check passes on the reference and on the accepted variants, "
                                         "and fails on the stub, on each function left unwritten and on its mutants")
     p.add_argument("practical", nargs="?", default="all")
@@ -105,6 +116,36 @@ def grade(args, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def override(args, parser: argparse.ArgumentParser) -> int:
+    import json
+    import math
+
+    from grading import overrides
+
+    if not (args.out / "gradebook.csv").is_file():
+        parser.error(f"no gradebook.csv in {args.out}: grade the class there first")
+    action, points = ("set", args.set) if args.set is not None else ("add", args.add)
+    if not math.isfinite(points) or (action == "set" and points < 0):
+        parser.error(f"--{action} needs a finite number{' of at least 0' if action == 'set' else ''}")
+    if not args.reason.strip():
+        parser.error("--reason must say why")
+    if args.student.startswith("'") and not (args.out / "students" / args.student).is_dir():
+        args.student = args.student[1:]  # as the gradebook's cell shows a name that starts like a formula
+    report = args.out / "students" / args.student / "report.json"
+    if args.student in ("", ".", "..") or "/" in args.student or not report.is_file():
+        parser.error(f"no student {args.student!r} in {args.out} (no students/{args.student}/report.json)")
+    ids = {r["id"] for r in json.loads(report.read_text())["results"]}
+    if args.check != overrides.TOTAL and args.check not in ids:
+        parser.error(f"{args.student} has no check {args.check!r} in this gradebook: use one of its columns, or total")
+    overrides.reapply(args.out)  # the file as it is must apply before a line is added to it
+    path = overrides.append(args.out, args.student, args.check, action, points, args.reason.strip())
+    reports = {r["student"]: r for r in overrides.reapply(args.out)}
+    r = reports[args.student]
+    print(f"{args.student}: {r['score']:g}/{r['max_score']:g} (automatic: {r['auto_score']:g}); "
+          f"overrides in {path}; gradebook and feedback written again")
+    return 0
+
+
 def selftest(args) -> int:
     from grading.selftest import selftest
 
@@ -122,9 +163,14 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     commands = {"check": check, "handin": handin}
     # BEGIN INSTRUCTOR ONLY
-    commands.update(release=release, grade=lambda a: grade(a, parser), selftest=selftest)
+    commands.update(release=release, grade=lambda a: grade(a, parser), override=lambda a: override(a, parser),
+                    selftest=selftest)
     # END INSTRUCTOR ONLY
-    return commands[args.command](args)
+    try:
+        return commands[args.command](args)
+    except UserError as e:  # bad input, one line: a malformed overrides.csv names its line
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ RENAMED = {"requirements-student.txt": "requirements.txt"}
 # ...except these (instructor-only material; patterns relative to the repository).
 WITHHELD = ("grading/hidden", "grading/edition", "grading/mutants.py", "grading/selftest.py",
             "grading/calibrate.py", "grading/grade.py", "grading/collect.py", "grading/reports.py",
+            "grading/overrides.py",
             "grading/release.py", "*/questions.toml")
 
 MANIFEST = "MANIFEST.json"
