@@ -110,7 +110,8 @@ def grade(args, parser: argparse.ArgumentParser) -> int:
                     only=args.only, regrade=args.regrade or args.students or False,
                     nbgrader_db=args.nbgrader_db, assignment=args.assignment)
     for r in sorted(reports, key=lambda r: r["student"]):
-        print(f"{r['student']}: {r['score']:g}/{r['max_score']:g}")
+        print(f"{r['student']}: {r['score']:g}/{r['max_score']:g}"
+              + (f" (automatic {r['auto_score']:g}, with the overrides)" if r.get("overrides") else ""))
     print(f"gradebook: {args.out / 'gradebook.csv'}; feedback in {args.out / 'students'}"
           + (f"; nbgrader gradebook: {args.nbgrader_db}" if args.nbgrader_db else ""))
     return 0

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from grading.check import ANSWERS, notebook_answers, summary
 from grading import overrides as adjust
+from grading.check import ANSWERS, notebook_answers, summary
 from grading.collect import Handin, Reader, Refused, Wanted, handins, write_under
 from grading.registry import PRACTICALS, Check, by_practical, load_checks, select
 from grading.release import REPO, release

@@ -63,7 +63,7 @@ def read(path: Path) -> list[Override]:
     :class:`UserError` naming the file and the line."""
     if not path.is_file():
         return []
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # a spreadsheet may save it with a BOM
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None:

@@ -39,7 +39,7 @@ def _submissions(root: Path) -> Path:
 
 def _write_overrides(out: Path, *rows) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / adjust.FILE, "w", newline="") as f:
+    with open(out / adjust.FILE, "w", newline="", encoding="utf-8-sig") as f:  # as a spreadsheet saves it
         csv.writer(f).writerows([adjust.COLUMNS, *rows])
 
 
