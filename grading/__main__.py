@@ -5,6 +5,7 @@ import logging
 import sys
 from pathlib import Path
 
+from common.errors import UserError
 from grading.registry import PRACTICALS
 
 
@@ -23,7 +24,44 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("release", help="write the student version (stubs, student documents, no hidden checks)")
     p.add_argument("out", type=Path, help="folder to write the student version into")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
-    p = sub.add_parser("grade", help="grade a folder of submissions (one folder or .zip each)")
+    _grade_options(sub.add_parser("grade", help="grade a folder of submissions (one folder or .zip each)"))
+    _override_options(sub.add_parser(
+        "override", help="adjust one student's score on a check or on the total, with a reason: appended to "
+                         "OUT/overrides.csv and applied at once, and after every regrade, without grading again"))
+    _export_options(sub.add_parser(
+        "export", help="write a graded class's grades as Moodle or Canvas imports them (see the instructor's "
+                       "guide, Moodle and Canvas)"))
+    _similarity_options(sub.add_parser(
+        "similarity", help="compare every pair of hand-ins on the student files, the stubs left out: an HTML "
+                           "report and pairs.csv, the most similar pairs first"))
+    p = sub.add_parser("selftest", help="every check passes on the reference and on the accepted variants, "
+                                        "and fails on the stub, on each function left unwritten and on its mutants")
+    p.add_argument("practical", nargs="?", default="all")
+    # END INSTRUCTOR ONLY
+    return parser
+
+
+def check(args) -> int:
+    from grading.check import check_working_copy, format_results
+
+    results = check_working_copy(args.practical, include_hidden=getattr(args, "hidden", False))
+    print(format_results(results))
+    return 0 if all(r["status"] == "passed" for r in results) else 1
+
+
+def handin(args) -> int:
+    from grading.check import handin
+
+    path, warnings = handin(args.practical, out=args.out)
+    for w in warnings:
+        print(f"warning: {w}")
+    print(f"wrote {path}: hand in this file")
+    return 0
+
+
+# BEGIN INSTRUCTOR ONLY
+def _grade_options(p: argparse.ArgumentParser) -> None:
+    """grade's options: what to grade, where the results go, the limits and the sandbox."""
     p.add_argument("submissions", type=Path,
                    help="folder holding one entry per student, or Moodle's \"Download all submissions\" "
                         "(the zip, or the folder it unpacks to): one student per participant")
@@ -50,8 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on (the default): the students' code runs without network, with other folders hidden and "
                         "everything outside its copy read-only, and grading stops where Linux user namespaces cannot "
                         "provide that; off: the time, memory and output limits only")
-    p = sub.add_parser("export", help="write a graded class's grades as Moodle or Canvas imports them "
-                                      "(see the instructor's guide, Moodle and Canvas)")
+
+
+def _export_options(p: argparse.ArgumentParser) -> None:
+    """export's options: the LMS format, the roster or worksheet, matching, scale and rounding."""
     p.add_argument("out", type=Path, help="the folder that grade wrote (grade --out): its students' report.json")
     p.add_argument("--to", required=True, choices=("moodle-csv", "moodle-worksheet", "canvas"),
                    help="moodle-csv: Moodle's grade import (CSV file) built on --roster; moodle-worksheet: the "
@@ -80,42 +120,31 @@ def build_parser() -> argparse.ArgumentParser:
                                                                 "(default: found)")
     p.add_argument("--output", type=Path, metavar="FILE", help="the file to write (default: in OUT, named "
                                                                 "after the format); unmatched.csv goes beside it")
-    p = sub.add_parser("selftest", help="every check passes on the reference and on the accepted variants, "
-                                        "and fails on the stub, on each function left unwritten and on its mutants")
-    p.add_argument("practical", nargs="?", default="all")
+
+
+def _override_options(p: argparse.ArgumentParser) -> None:
+    """override's options: whose score, which check (or total), by how much, and why."""
+    p.add_argument("out", type=Path, help="the folder that grade wrote (its --out)")
+    p.add_argument("student", help="the student, as in the gradebook")
+    p.add_argument("check", help="a check's id (a column of the gradebook), or total")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--set", type=float, metavar="N", help="the new score")
+    how.add_argument("--add", type=float, metavar="N", help="points to add (negative to take off)")
+    p.add_argument("--reason", required=True, help="why, in a sentence: shown to the student in the feedback")
+
+
+def _similarity_options(p: argparse.ArgumentParser) -> None:
+    """similarity's options: the hand-ins, where the report goes, which files, the threshold."""
     from grading.similarity import THRESHOLD as SIMILAR
 
-    p = sub.add_parser("similarity", help="compare every pair of hand-ins on the student files, the stubs left "
-                                          "out: an HTML report and pairs.csv, the most similar pairs first")
     p.add_argument("submissions", type=Path, help="folder holding one entry per student (as for grade)")
     p.add_argument("--out", type=Path, required=True, help="where similarity.html and pairs.csv go")
     p.add_argument("--practical", default="all", help="compare only this practical's files (default: all)")
     p.add_argument("--threshold", type=float, default=SIMILAR,
                    help="flag the pairs whose score (the share of their two files' code that they have in common, "
                         f"the stubs left out) reaches this, in (0, 1] (default: {SIMILAR:g})")
-    # END INSTRUCTOR ONLY
-    return parser
 
 
-def check(args) -> int:
-    from grading.check import check_working_copy, format_results
-
-    results = check_working_copy(args.practical, include_hidden=getattr(args, "hidden", False))
-    print(format_results(results))
-    return 0 if all(r["status"] == "passed" for r in results) else 1
-
-
-def handin(args) -> int:
-    from grading.check import handin
-
-    path, warnings = handin(args.practical, out=args.out)
-    for w in warnings:
-        print(f"warning: {w}")
-    print(f"wrote {path}: hand in this file")
-    return 0
-
-
-# BEGIN INSTRUCTOR ONLY
 def release(args) -> int:
     from grading.release import release
 
@@ -141,7 +170,8 @@ def grade(args, parser: argparse.ArgumentParser) -> int:
                     only=args.only, regrade=args.regrade or args.students or False,
                     nbgrader_db=args.nbgrader_db, assignment=args.assignment)
     for r in sorted(reports, key=lambda r: r["student"]):
-        print(f"{r['student']}: {r['score']:g}/{r['max_score']:g}")
+        print(f"{r['student']}: {r['score']:g}/{r['max_score']:g}"
+              + (f" (automatic {r['auto_score']:g}, with the overrides)" if r.get("overrides") else ""))
     print(f"gradebook: {args.out / 'gradebook.csv'}; feedback in {args.out / 'students'}"
           + (f"; nbgrader gradebook: {args.nbgrader_db}" if args.nbgrader_db else ""))
     return 0
@@ -160,6 +190,33 @@ def export(args) -> int:
         return 2
     print(f"wrote {path}: {n} rows" + (f"; {len(unmatched)} students not matched, listed in "
                                        f"{path.parent / 'unmatched.csv'}" if unmatched else ""))
+def override(args, parser: argparse.ArgumentParser) -> int:
+    import json
+    import math
+
+    from grading import overrides
+
+    if not (args.out / "gradebook.csv").is_file():
+        parser.error(f"no gradebook.csv in {args.out}: grade the class there first")
+    action, points = ("set", args.set) if args.set is not None else ("add", args.add)
+    if not math.isfinite(points) or (action == "set" and points < 0):
+        parser.error(f"--{action} needs a finite number{' of at least 0' if action == 'set' else ''}")
+    if not args.reason.strip():
+        parser.error("--reason must say why")
+    if args.student.startswith("'") and not (args.out / "students" / args.student).is_dir():
+        args.student = args.student[1:]  # as the gradebook's cell shows a name that starts like a formula
+    report = args.out / "students" / args.student / "report.json"
+    if args.student in ("", ".", "..") or "/" in args.student or not report.is_file():
+        parser.error(f"no student {args.student!r} in {args.out} (no students/{args.student}/report.json)")
+    ids = {r["id"] for r in json.loads(report.read_text())["results"]}
+    if args.check != overrides.TOTAL and args.check not in ids:
+        parser.error(f"{args.student} has no check {args.check!r} in this gradebook: use one of its columns, or total")
+    overrides.reapply(args.out)  # the file as it is must apply before a line is added to it
+    path = overrides.append(args.out, args.student, args.check, action, points, args.reason.strip())
+    reports = {r["student"]: r for r in overrides.reapply(args.out)}
+    r = reports[args.student]
+    print(f"{args.student}: {r['score']:g}/{r['max_score']:g} (automatic: {r['auto_score']:g}); "
+          f"overrides in {path}; gradebook and feedback written again")
     return 0
 
 
@@ -200,10 +257,14 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     commands = {"check": check, "handin": handin}
     # BEGIN INSTRUCTOR ONLY
-    commands.update(release=release, grade=lambda a: grade(a, parser), export=export, selftest=selftest,
-                    similarity=lambda a: similarity(a, parser))
+    commands.update(release=release, grade=lambda a: grade(a, parser), override=lambda a: override(a, parser),
+                    export=export, similarity=lambda a: similarity(a, parser), selftest=selftest)
     # END INSTRUCTOR ONLY
-    return commands[args.command](args)
+    try:
+        return commands[args.command](args)
+    except UserError as e:  # bad input, one line: a malformed overrides.csv names its line
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -21,9 +21,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from grading import overrides as adjust
 from grading.check import ANSWERS, notebook_answers, summary
 from grading.collect import Handin, Reader, Refused, Wanted, handins, write_under
-from grading.registry import PRACTICALS, Check, by_practical, select
+from grading.registry import PRACTICALS, Check, by_practical, load_checks, select
 from grading.release import REPO, release
 from grading.reports import (  # noqa: F401 (the Gradescope fields and writers, also imported from here)
     GRADESCOPE_FIELDS,
@@ -263,7 +264,9 @@ def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1, l
     one row saying so, graded neither. With ``limits.sandbox == "on"``, a machine that cannot
     set up the sandbox stops the batch before anything runs. With ``nbgrader_db``, the
     scores also go into that nbgrader gradebook database as the assignment ``assignment``
-    (default: the practical's name, or "rdfia").
+    (default: the practical's name, or "rdfia"). The instructor's overrides
+    (``out/overrides.csv``, see :mod:`grading.overrides`) are read before anything is graded
+    and applied to every report, kept or graded again, before it is written.
     """
     if limits.sandbox == "on" and not namespaces_available():
         raise SystemExit(NO_SANDBOX)
@@ -279,10 +282,12 @@ def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1, l
         if unknown:
             raise SystemExit(f"no submission for {', '.join(unknown)} in {submissions}")
     checks = _select_checks(target, only)
+    overrides = adjust.resolve(adjust.read(out / adjust.FILE), [h.student for h in handed], load_checks(),
+                               out / adjust.FILE)
     out.mkdir(parents=True, exist_ok=True)
     log.info(isolation(limits))
     with _private_process(), tempfile.TemporaryDirectory(prefix="rdfia-batch-") as tmp:
-        reports = _grade_batch(Path(tmp), handed, submissions, out, checks, workers, limits, regrade)
+        reports = _grade_batch(Path(tmp), handed, submissions, out, checks, workers, limits, regrade, overrides)
     write_gradebook(reports, checks, out / "gradebook.csv")
     if nbgrader_db is not None:
         write_nbgrader(reports, checks, nbgrader_db, assignment or ("rdfia" if target == "all" else target))
@@ -295,16 +300,28 @@ def _holds_the_batch(folder: Path) -> bool:
     return any(folder == n or folder in n.parents for n in needs)
 
 
-def _grade_batch(tmp: Path, handed: list[Handin], submissions: Path, out: Path, checks: list[Check],
-                 workers: int, limits: Limits, regrade) -> list[dict]:
-    """Grade the hand-ins in the batch's folder ``tmp``: each report is written as it comes."""
+def _prepare(tmp: Path, checks: list[Check], limits: Limits) -> tuple[Path, Path, dict, str]:
+    """The batch's student release and grader copy in ``tmp``, the student files of the
+    practicals graded, and the digest of everything a grade depends on but the submission."""
     base = tmp / "release"
     manifest = release(base)
     grader = grader_copy(tmp / "grader")
     graded = {c.practical for c in checks}
     student_files = {f: v for f, v in manifest["student_files"].items() if f.split("/")[0] in graded}
     grader_files = [p for p in tmp.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    grader_digest = _digest(grader_files, tmp, ",".join(c.id for c in checks) + repr(limits))
+    return base, grader, student_files, _digest(grader_files, tmp, ",".join(c.id for c in checks) + repr(limits))
+
+
+def _grade_batch(tmp: Path, handed: list[Handin], submissions: Path, out: Path, checks: list[Check],
+                 workers: int, limits: Limits, regrade, overrides=()) -> list[dict]:
+    """Grade the hand-ins in the batch's folder ``tmp``: each report is written as it comes,
+    with the ``overrides`` applied; a report kept from an earlier run is written again with them."""
+
+    def write(report: dict) -> None:
+        adjust.apply_all([report], overrides)
+        write_reports(report, out)
+
+    base, grader, student_files, grader_digest = _prepare(tmp, checks, limits)
     # Hidden from every student's process: the submissions, the reports, the reference
     # solution with its tests, the release it was assembled from, and every working copy
     # and check folder of the batch (each check sees its own through its view).
@@ -315,12 +332,13 @@ def _grade_batch(tmp: Path, handed: list[Handin], submissions: Path, out: Path, 
         if h.problem:  # two hand-ins, or not a hand-in at all: the instructor decides
             reports.append(_report(h.student, _failed_all(checks, "error", h.problem), limits, notes=[h.problem])
                            | h.identity)
-            write_reports(reports[-1], out)
+            write(reports[-1])
             continue
         print_ = fingerprint(h.entries[0], grader_digest, student_files)
         again = regrade is True or (isinstance(regrade, list) and h.student in regrade)
         done = None if again else _previous(out, h.student, print_)
         if done:
+            write(done)
             reports.append(done)
         else:
             todo.append((i, h, print_))
@@ -346,7 +364,7 @@ def _grade_batch(tmp: Path, handed: list[Handin], submissions: Path, out: Path, 
                 message = plain(f"the grader failed on this submission ({type(e).__name__}: {e}); tell your instructor")
                 # no fingerprint: the next run of the batch grades this student again
                 report = _report(h.student, _failed_all(checks, "error", message), limits, notes=[message]) | h.identity
-            write_reports(report, out)
+            write(report)
             reports.append(report)
     return reports
 
@@ -355,8 +373,11 @@ def write_nbgrader(reports: list[dict], checks: list[Check], db: Path, assignmen
                    course: str = "default_course") -> None:
     """Write the scores into an nbgrader gradebook database (``gradebook.db`` of a course),
     through nbgrader's own API: one nbgrader *notebook* per practical, one *grade cell* per
-    check (its points as the maximum), each student's check scores as automatic scores.
-    Running it again updates the same entries (re-grading replaces, never duplicates).
+    check (its points as the maximum), each student's check scores as automatic scores
+    (partial credit included), an overridden check's score as its manual score and an
+    override of the total as extra credit on the student's first check, so that nbgrader's
+    total is the report's. Running it again updates the same entries (re-grading replaces,
+    never duplicates).
     """
     from nbgrader.api import Grade, Gradebook, MissingEntry, SubmittedNotebook
 
@@ -394,6 +415,13 @@ def write_nbgrader(reports: list[dict], checks: list[Check], db: Path, assignmen
         for rep in reports:
             gb.update_or_create_student(rep["student"])
             gb.update_or_create_submission(assignment, rep["student"])
-            for r in rep["results"]:
-                grade_of(gb, r["id"], r["practical"], rep["student"]).auto_score = r["score"]
+            # nbgrader's own places: the automatic score, an instructor's check override as its
+            # manual score (which nbgrader counts instead), a total override as extra credit.
+            checks_total = sum(r["score"] for r in rep["results"])
+            extra = round(rep.get("score", checks_total) - checks_total, 6)
+            for i, r in enumerate(rep["results"]):
+                grade = grade_of(gb, r["id"], r["practical"], rep["student"])
+                grade.auto_score = r.get("auto_score", r["score"])
+                grade.manual_score = r["score"] if r.get("overrides") else None
+                grade.extra_credit = extra if i == 0 and extra else None
             gb.db.commit()

@@ -14,6 +14,7 @@ import importlib
 import marshal
 import pickle
 import pkgutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -74,10 +75,11 @@ class Check:
     question: int = 0  # the handout's question the check belongs to (0: the practice before them)
     tests: tuple = ()  # the student functions it tests ("Class.method"), named in its messages
     order: int = 0  # registration order, which breaks ties between checks of one question
+    partial: bool = False  # points in proportion to the cases passed (see :func:`case`)
 
 
 def check(id: str, title: str, points: float = 1.0, timeout: float = 60.0, question: int = 0,
-          tests: tuple = ()):
+          tests: tuple = (), partial: bool = False):
     """Register the decorated function as a check.
 
     The practical and the visibility come from the module: ``grading.checks.tp3d_gan``
@@ -100,7 +102,8 @@ def check(id: str, title: str, points: float = 1.0, timeout: float = 60.0, quest
         _REGISTRY[id] = Check(id=id, title=title, points=float(points), practical=parts[2],
                               hidden=parts[1] == "hidden", timeout=float(timeout),
                               module=func.__module__, name=func.__name__, func=func,
-                              question=int(question), tests=tuple(tests), order=order)
+                              question=int(question), tests=tuple(tests), order=order,
+                              partial=bool(partial))
         return func
 
     return register
@@ -144,6 +147,46 @@ def resolve_practical(name: str) -> str:
         if name in (p, p.split("_")[0], p.split("_")[0][2:]):
             return p
     raise SystemExit(f"unknown practical {name!r}; choose one of: all, {', '.join(PRACTICALS)}")
+
+
+# ----------------------------------------------------------------------------------------
+# Cases: the independent parts of a check, each passed or failed on its own.
+
+_cases: list | None = None  # while a check runs in grading.worker: (name, failure or None) per case
+
+
+def start_cases() -> None:
+    """Before a check runs: record its cases from now on."""
+    global _cases
+    _cases = []
+
+
+def take_cases() -> list[tuple[str, str | None]]:
+    """After a check ran: its cases, ``(name, why it failed or None)``, and stop recording."""
+    global _cases
+    cases, _cases = _cases or [], None
+    return cases
+
+
+@contextmanager
+def case(name: str):
+    """One case of a check: a wrong answer in the block fails this case only, and the check
+    goes on with the next; what the student's code raised, crashed on or timed out on still
+    ends the whole check (it then scores 0). Outside grading (no recording), a wrong answer
+    fails the check at once, as without cases."""
+    if _cases is None:
+        yield
+        return
+    try:
+        yield
+    except StudentError:
+        raise
+    except (CheckFailed, AssertionError) as e:
+        _cases.append((name, str(e) or type(e).__name__))
+    except Exception as e:  # what the code returned did not fit the check (a string for a count, ...)
+        _cases.append((name, f"the check could not use what the code returned ({type(e).__name__}: {str(e)[:500]})"))
+    else:
+        _cases.append((name, None))
 
 
 # ----------------------------------------------------------------------------------------

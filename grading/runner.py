@@ -227,7 +227,8 @@ def run_checks(checks: list[Check], tree: Path, grader: Path, threads: int = 1, 
 
     Each result is ``{"id", "status", "message", "where", "seconds", "points", "score",
     "title", "hidden", "practical"}`` with status ``passed``, ``failed``, ``timeout``,
-    ``crashed`` or ``error`` (the grader's fault).
+    ``crashed`` or ``error`` (the grader's fault); a check that recorded cases adds ``cases``
+    (each ``{"name", "passed"}``), which a partial-credit check's score follows.
     """
     tree, grader = Path(tree).resolve(), Path(grader).resolve()
     dirs = {k: None if scratch is None else Path(scratch) / k for k in ("checks", "views")}
@@ -266,10 +267,24 @@ def run_checks(checks: list[Check], tree: Path, grader: Path, threads: int = 1, 
                         for c in checks[len(results):]]
     for c, r in zip(checks, results):
         # What the submission controls (its messages, output and names) enters the reports here.
-        r.update(id=c.id, points=c.points, score=c.points if r["status"] == "passed" else 0.0,
+        r.update(id=c.id, points=c.points, score=check_score(c, r),
                  title=c.title, hidden=c.hidden, practical=c.practical, question=c.question,
                  message=plain(r.get("message", "")), where=plain(r.get("where", ""), NAME_LIMIT, True))
+        if "cases" in r:
+            r["cases"] = [{"name": plain(k.get("name"), NAME_LIMIT, True), "passed": bool(k.get("passed"))}
+                          for k in r["cases"]]
     return results
+
+
+def check_score(check: Check, result: dict) -> float:
+    """The points a result earns: all of them when it passed; for a partial-credit check that
+    ran to its end, its points in proportion to the cases passed; else none."""
+    if result["status"] == "passed":
+        return check.points
+    cases = result.get("cases") or []
+    if not check.partial or result["status"] != "failed" or not cases:
+        return 0.0
+    return round(check.points * sum(bool(c.get("passed")) for c in cases) / len(cases), 4)
 
 
 def _follow(proc: subprocess.Popen, results_path: Path, deadline: float, progress) -> None:

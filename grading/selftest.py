@@ -1,9 +1,11 @@
 """Prove that every check can fail, and that full public marks mean every function is written.
 
 Each check passes on the reference solution and on every accepted variant of its practical
-(other correct ways, the handouts' among them), and fails on the released stub and on each
-mutant that names it; and for every function a student writes, the reference with that one
-function left as its stub fails at least one of the public checks that say they test it.
+(other correct ways, the handouts' among them), scores 0 on the released stub, and loses
+points on each mutant that names it (a partial-credit check may keep some of its points on
+a mutant that passes some of its cases: it still catches the mutant if it loses any); and
+for every function a student writes, the reference with that one function left as its stub
+fails at least one of the public checks that say they test it.
 """
 import shutil
 import tempfile
@@ -93,6 +95,12 @@ def _key(who) -> str:
     return who.function + " " + who.path if hasattr(who, "function") else who.name
 
 
+def _loses(check, result) -> bool:
+    """A mutant is caught when the check takes some of its points: all of them, or, for a
+    partial-credit check, those of the cases it fails."""
+    return result["status"] != "passed" and result["score"] < check.points
+
+
 def _report(checks, runs, got, lines) -> bool:
     ok = True
     mutants = [m for m, _, _ in runs if isinstance(m, Mutant)]
@@ -102,18 +110,20 @@ def _report(checks, runs, got, lines) -> bool:
         killers = [m for m in mutants if c.id in m.kills]
         caught = [(m, got[_key(m), c.id]) for m in killers]
         accepted = [(v, got[_key(v), c.id]) for v, chosen in variants if c in chosen]
-        good = (ref["status"] == "passed" and on_stub["status"] != "passed" and killers
-                and all(r["status"] != "passed" for _, r in caught)
+        good = (ref["status"] == "passed" and on_stub["status"] != "passed" and on_stub["score"] == 0 and killers
+                and all(_loses(c, r) for _, r in caught)
                 and all(r["status"] == "passed" for _, r in accepted))
         ok &= bool(good)
+        partly = [f"{r['score']:g}/{c.points:g}" for _, r in caught if _loses(c, r) and r["score"] > 0]
         lines.append(f"[{'ok' if good else 'BAD'}] {c.id}: reference {ref['status']} ({ref['seconds']}s), stub "
-                     f"{on_stub['status']}, mutants {sum(r['status'] != 'passed' for _, r in caught)}/{len(killers)} "
-                     f"caught, variants {sum(r['status'] == 'passed' for _, r in accepted)}/{len(accepted)} passed")
+                     f"{on_stub['status']} ({on_stub['score']:g}), mutants {sum(_loses(c, r) for _, r in caught)}"
+                     f"/{len(killers)} caught" + (f" (partial credit kept: {', '.join(partly)})" if partly else "")
+                     + f", variants {sum(r['status'] == 'passed' for _, r in accepted)}/{len(accepted)} passed")
         if ref["status"] != "passed":
             lines.append(f"      reference: {ref['message']}")
         if not killers:
             lines.append("      no mutant names this check: add one to grading/mutants.py")
-        lines += [f"      mutant not caught: {m.name}" for m, r in caught if r["status"] == "passed"]
+        lines += [f"      mutant not caught: {m.name}" for m, r in caught if not _loses(c, r)]
         lines += [f"      variant refused: {v.name}: {r['message']}" for v, r in accepted if r["status"] != "passed"]
     for r, _, chosen in runs:
         if hasattr(r, "function"):

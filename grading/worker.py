@@ -196,7 +196,7 @@ def main(grader: str, repo: str, session_path: str) -> None:
 
 def run_one(check_id: str, timeout: float, name: str, checks: dict, student: StudentProcess) -> dict:
     """One check of the session, in a fresh child of the student's process."""
-    from grading.registry import CheckFailed, StudentError, run
+    from grading.registry import CheckFailed, StudentError, run, start_cases, take_cases
 
     started = time.perf_counter()
     result = {"id": check_id, "status": "error", "message": "", "where": ""}
@@ -211,8 +211,9 @@ def run_one(check_id: str, timeout: float, name: str, checks: dict, student: Stu
         student.begin(name, timeout)
         tested = checks[check_id].tests if check_id in checks else ()
         try:
+            start_cases()
             func()
-            result.update(status="passed")
+            result.update(_cases_result(take_cases()))
         except StudentError as e:  # raised, crashed or stuck in the student's code
             own_stub = e.message.startswith("not implemented yet") and any(n in e.message for n in tested)
             testing = f"while testing {', '.join(tested)}: " if tested and not own_stub else ""
@@ -223,10 +224,24 @@ def run_one(check_id: str, timeout: float, name: str, checks: dict, student: Stu
             result.update(status="failed", message=f"the check could not use what the code returned "
                                                    f"({type(e).__name__}: {str(e)[:500]})")
         finally:
+            take_cases()
             student.end()
     except Exception as e:  # the grader itself failed
         result.update(status="error", message=f"{type(e).__name__}: {e}")
     result["seconds"] = timeout if result["status"] == "timeout" else round(time.perf_counter() - started, 3)
+    return result
+
+
+def _cases_result(cases: list) -> dict:
+    """A check that ran to its end: passed when every case it recorded passed; its cases
+    (``cases``: name and passed, for partial credit) and what failed in each."""
+    failed = [(name, why) for name, why in cases if why is not None]
+    result = {"status": "failed" if failed else "passed", "message": ""}
+    if cases:
+        result["cases"] = [{"name": str(name), "passed": why is None} for name, why in cases]
+    if failed:
+        result["message"] = (f"{len(cases) - len(failed)}/{len(cases)} cases passed; failed:\n"
+                             + "\n".join(f"- {name}: {why}" for name, why in failed))
     return result
 
 

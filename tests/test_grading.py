@@ -246,12 +246,13 @@ def test_grading_a_batch_of_submissions(tmp_path):
     assert _tree_digest(subs) == before, "grading modified a submission"
     scores = {s: r["score"] for s, r in reports.items()}
     # bob's GRL without the minus sign loses the backward, in-network, DANN.forward and step-sign
-    # checks, and the short training (its domain classifier then wins outright).
+    # checks, and the short training (its domain classifier then wins outright); the backward
+    # check gives partial credit: of its four lambdas, lambda = 0 passes (a quarter of its points).
     points = {c.id: c.points for c in select("tp3c", include_hidden=True)}
     full = sum(points.values())
     bob_loses = ("tp3c.grl_backward", "tp3c.grl_in_network", "tp3c.dann_forward", "tp3c.dann_step_sign",
                  "tp3c.short_training")
-    bob_score = full - sum(points[c] for c in bob_loses)
+    bob_score = full - sum(points[c] for c in bob_loses) + points["tp3c.grl_backward"] / 4
     assert scores == {"alice": full, "bob": bob_score, "carol": 0, "dave": 0, "erin": full}
     assert reports["alice"]["max_score"] == full
     assert (tmp_path / "out/students/alice/ANSWERS.md").read_text().endswith("the domain classifier wins.\n")

@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from grading.layers import FLATTEN, RELU, Op, check_parameters, conv, expected_parameters, linear, match, trace_probe
-from grading.registry import check, expect, expect_close, expect_shape, run
+from grading.registry import case, check, expect, expect_close, expect_shape, run
 
 LAMBDAS = (0.0, 0.25, 1.0, 2.5)
 
@@ -45,14 +45,16 @@ def _backward(cases):
 
 
 @check("tp3c.grl_backward", "the gradient reversal layer multiplies the gradient by exactly -lambda",
-       points=2, timeout=30, tests=("GradientReversalFunction.forward", "GradientReversalFunction.backward"))
+       points=2, timeout=30, tests=("GradientReversalFunction.forward", "GradientReversalFunction.backward"),
+       partial=True)
 def grl_backward():
     g = torch.Generator().manual_seed(1)
     cases = [(torch.randn(4, 10, generator=g), torch.randn(4, 10, generator=g), lambd) for lambd in LAMBDAS]
     for (_, upstream, lambd), grad in zip(cases, run(_backward, cases)):
-        expect(grad is not None, "no gradient reached the input of the layer")
-        expect_close(grad, -lambd * upstream, f"gradient through the layer with lambda={lambd} "
-                     f"(expected -lambda * incoming gradient)", atol=1e-7)
+        with case(f"lambda={lambd}"):
+            expect(grad is not None, "no gradient reached the input of the layer")
+            expect_close(grad, -lambd * upstream, f"gradient through the layer with lambda={lambd} "
+                         f"(expected -lambda * incoming gradient)", atol=1e-7)
 
 
 def _schedule(points):
@@ -62,15 +64,17 @@ def _schedule(points):
 
 
 @check("tp3c.grl_schedule", "the lambda schedule 2/(1+exp(-gamma p))-1 at p = 0, 0.5, 1, for two gammas",
-       points=1, timeout=30, tests=("grl_lambda",))
+       points=1, timeout=30, tests=("grl_lambda",), partial=True)
 def grl_schedule():
     points = [(0.0, 10.0), (0.5, 10.0), (1.0, 10.0), (0.5, 2.0), (1.0, 2.0)]
     *values, default = run(_schedule, points)
     for (p, gamma), value in zip(points, values):
-        expected = 2.0 / (1.0 + math.exp(-gamma * p)) - 1.0
-        expect_close(value, expected, f"grl_lambda(p={p}, gamma={gamma})", atol=1e-9)
-    expect_close(default, 2.0 / (1.0 + math.exp(-5.0)) - 1.0,
-                 "grl_lambda(0.5) with the default gamma (10, as in the paper)", atol=1e-9)
+        with case(f"p={p}, gamma={gamma}"):
+            expected = 2.0 / (1.0 + math.exp(-gamma * p)) - 1.0
+            expect_close(value, expected, f"grl_lambda(p={p}, gamma={gamma})", atol=1e-9)
+    with case("p=0.5, the default gamma"):
+        expect_close(default, 2.0 / (1.0 + math.exp(-5.0)) - 1.0,
+                     "grl_lambda(0.5) with the default gamma (10, as in the paper)", atol=1e-9)
 
 
 # ----------------------------------------------------------------------------- the networks
@@ -97,18 +101,20 @@ NETWORKS = [("FeatureExtractor", (), {}, (5, 3, 28, 28), FEATURE_OPS, (5, 2352))
 @check("tp3c.networks", "the feature extractor, the label classifier and the domain classifier: their "
        "layers, settings and sizes, for any input size, class count and hidden width", points=2, timeout=60,
        tests=("FeatureExtractor.__init__", "FeatureExtractor.forward", "LabelClassifier.__init__",
-              "LabelClassifier.forward", "DomainClassifier.__init__", "DomainClassifier.forward"))
+              "LabelClassifier.forward", "DomainClassifier.__init__", "DomainClassifier.forward"), partial=True)
 def networks():
     g = torch.Generator().manual_seed(0)
     for name, args, kw, shape, ops, out_shape in NETWORKS:
         what = f"{name}({', '.join([str(a) for a in args] + [f'{k}={v}' for k, v in kw.items()])})"
         x = torch.rand(*shape, generator=g)
         result = run(trace_probe, "tp3c_domain_adaptation.dann", name, args, kw, [x], "train", 0)
-        expect_shape(result["output"], out_shape, f"{what}: output for an input of shape {shape}")
-        match(result, [("input", x, ops)], None, what)
-        check_parameters(result, what)
-        expected = expected_parameters(ops, result)
-        expect(result["parameters"] == expected, f"{what}: {result['parameters']:,} parameters, expected {expected:,}")
+        with case(what):
+            expect_shape(result["output"], out_shape, f"{what}: output for an input of shape {shape}")
+            match(result, [("input", x, ops)], None, what)
+            check_parameters(result, what)
+            expected = expected_parameters(ops, result)
+            expect(result["parameters"] == expected,
+                   f"{what}: {result['parameters']:,} parameters, expected {expected:,}")
 
 
 def _dann_outputs(x, lambd):
@@ -265,34 +271,40 @@ STEPS = [{"lambd": 0.7}, {"lambd": -0.4, "domain_weight": 0.0},
 
 @check("tp3c.dann_step", "dann_step: one SGD step on class loss + domain loss through the reversal + "
        "pseudo-label loss, with their weights and threshold, and what it reports", points=2, timeout=60,
-       tests=("dann_step",))
+       tests=("dann_step",), partial=True)
 def dann_step_update():
     x_s, y_s, (x_t,) = _batches(8, seed=5, size=2)
     for kwargs in STEPS:
         what = f"dann_step({', '.join(f'{k}={v}' for k, v in kwargs.items())}) on a tiny model, SGD lr 0.5"
         start, end, stats, training = run(_tiny_step, "dann", x_s, y_s, x_t, kwargs, 0.5, 1)
-        expect(training, f"{what}: the model must be left in train mode")
-        params = {k: v.clone().requires_grad_(True) for k, v in start.items()}
-        lambd = kwargs["lambd"]
-        class_s, dom_s = _tiny_forward(params, x_s, lambd)
-        class_t, dom_t = _tiny_forward(params, x_t, lambd)
-        class_loss = F.cross_entropy(class_s, y_s)
-        domains = torch.cat([torch.zeros(8), torch.ones(8)])
-        domain_logits = torch.cat([dom_s, dom_t])
-        domain_loss = torch.cat([F.softplus(dom_s), F.softplus(-dom_t)]).mean()  # BCE: source 0, target 1
-        alpha = kwargs.get("pseudo_alpha", 0.0)
-        pseudo, fraction = expected_pseudo(class_t, kwargs.get("threshold", 0.9))
-        total = class_loss + kwargs.get("domain_weight", 1.0) * domain_loss + (alpha * pseudo if alpha else 0.0)
-        expected = _after_sgd(params, total, 0.5)
-        for k in start:
-            expect_close(end[k], expected[k], f"{what}: {k} after the step (from zeroed gradients)", atol=1e-5)
-        for key, value in (("loss", total), ("class_loss", class_loss), ("domain_loss", domain_loss),
-                           ("source_acc", (class_s.argmax(1) == y_s).float().mean()),
-                           ("domain_acc", ((domain_logits > 0).float() == domains).float().mean())):
-            expect_close(stats.get(key), value.detach(), f"{what}: the reported {key}", atol=1e-5)
-        if alpha:
-            expect_close(stats.get("pseudo_loss"), pseudo.detach(), f"{what}: the reported pseudo_loss", atol=1e-5)
-            expect_close(stats.get("pseudo_fraction"), fraction, f"{what}: the reported pseudo_fraction", atol=1e-6)
+        with case(what):
+            _judge_step(kwargs, what, x_s, y_s, x_t, start, end, stats, training)
+
+
+def _judge_step(kwargs, what, x_s, y_s, x_t, start, end, stats, training):
+    """One case of ``tp3c.dann_step``: the step recomputed from the same weights, and compared."""
+    expect(training, f"{what}: the model must be left in train mode")
+    params = {k: v.clone().requires_grad_(True) for k, v in start.items()}
+    lambd = kwargs["lambd"]
+    class_s, dom_s = _tiny_forward(params, x_s, lambd)
+    class_t, dom_t = _tiny_forward(params, x_t, lambd)
+    class_loss = F.cross_entropy(class_s, y_s)
+    domains = torch.cat([torch.zeros(8), torch.ones(8)])
+    domain_logits = torch.cat([dom_s, dom_t])
+    domain_loss = torch.cat([F.softplus(dom_s), F.softplus(-dom_t)]).mean()  # BCE: source 0, target 1
+    alpha = kwargs.get("pseudo_alpha", 0.0)
+    pseudo, fraction = expected_pseudo(class_t, kwargs.get("threshold", 0.9))
+    total = class_loss + kwargs.get("domain_weight", 1.0) * domain_loss + (alpha * pseudo if alpha else 0.0)
+    expected = _after_sgd(params, total, 0.5)
+    for k in start:
+        expect_close(end[k], expected[k], f"{what}: {k} after the step (from zeroed gradients)", atol=1e-5)
+    for key, value in (("loss", total), ("class_loss", class_loss), ("domain_loss", domain_loss),
+                       ("source_acc", (class_s.argmax(1) == y_s).float().mean()),
+                       ("domain_acc", ((domain_logits > 0).float() == domains).float().mean())):
+        expect_close(stats.get(key), value.detach(), f"{what}: the reported {key}", atol=1e-5)
+    if alpha:
+        expect_close(stats.get("pseudo_loss"), pseudo.detach(), f"{what}: the reported pseudo_loss", atol=1e-5)
+        expect_close(stats.get("pseudo_fraction"), fraction, f"{what}: the reported pseudo_fraction", atol=1e-6)
 
 
 def _domain_logits_after_step(x_s, y_s, x_t):
@@ -366,7 +378,7 @@ def _pseudo(cases):
 
 @check("tp3c.pseudo_label_loss", "pseudo_label_loss: cross-entropy towards the confident predictions "
        "only, for any threshold, and 0 when none is confident", points=1, timeout=30, question=4,
-       tests=("pseudo_label_loss",))
+       tests=("pseudo_label_loss",), partial=True)
 def pseudo_label_loss_values():
     g = torch.Generator().manual_seed(6)
     logits = torch.randn(12, 10, generator=g) * 3
@@ -374,14 +386,15 @@ def pseudo_label_loss_values():
              (torch.zeros(4, 10), {"threshold": 0.2})]
     for (x, kwargs), (loss, fraction, grad) in zip(cases, run(_pseudo, cases)):
         threshold = kwargs.get("threshold", 0.9)
-        what = f"pseudo_label_loss(logits, threshold={threshold})"
-        x = x.clone().requires_grad_(True)
-        expected, share = expected_pseudo(x, threshold)
-        expected.backward()
-        expect_shape(loss, (), f"{what}: the loss (a scalar)")
-        expect_close(loss, expected.detach(), f"{what}: the loss ({float(share) * len(x):.0f} of {len(x)} images "
-                     "confident enough)", atol=1e-5)
-        expect_close(fraction, share, f"{what}: the fraction of confident images", atol=1e-6)
-        expect(grad is not None, f"{what}: no gradient reaches the logits")
-        expect_close(grad, x.grad, f"{what}: the gradient with respect to the logits (the pseudo-labels are "
-                     "targets, not a function of the weights)", atol=1e-6)
+        what = f"pseudo_label_loss({'zero ' if not x.any() else ''}logits, threshold={threshold})"
+        with case(what):
+            x = x.clone().requires_grad_(True)
+            expected, share = expected_pseudo(x, threshold)
+            expected.backward()
+            expect_shape(loss, (), f"{what}: the loss (a scalar)")
+            expect_close(loss, expected.detach(), f"{what}: the loss ({float(share) * len(x):.0f} of {len(x)} "
+                         "images confident enough)", atol=1e-5)
+            expect_close(fraction, share, f"{what}: the fraction of confident images", atol=1e-6)
+            expect(grad is not None, f"{what}: no gradient reaches the logits")
+            expect_close(grad, x.grad, f"{what}: the gradient with respect to the logits (the pseudo-labels are "
+                         "targets, not a function of the weights)", atol=1e-6)
