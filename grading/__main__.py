@@ -137,7 +137,8 @@ def _similarity_options(p: argparse.ArgumentParser) -> None:
     """similarity's options: the hand-ins, where the report goes, which files, the threshold."""
     from grading.similarity import THRESHOLD as SIMILAR
 
-    p.add_argument("submissions", type=Path, help="folder holding one entry per student (as for grade)")
+    p.add_argument("submissions", type=Path,
+                   help="folder holding one entry per student, or Moodle's download (as for grade)")
     p.add_argument("--out", type=Path, required=True, help="where similarity.html and pairs.csv go")
     p.add_argument("--practical", default="all", help="compare only this practical's files (default: all)")
     p.add_argument("--threshold", type=float, default=SIMILAR,
@@ -155,12 +156,17 @@ def release(args) -> int:
     return 0
 
 
+def _check_submissions(path: Path, parser: argparse.ArgumentParser) -> None:
+    """What grade and similarity read: a folder of hand-ins, or Moodle's download (a .zip)."""
+    if not path.is_dir() and not (path.is_file() and path.suffix.lower() == ".zip"):
+        parser.error(f"{path} is not a folder or a Moodle download (.zip)")
+
+
 def grade(args, parser: argparse.ArgumentParser) -> int:
     from grading.grade import grade
     from grading.runner import Limits
 
-    if not args.submissions.is_dir() and not (args.submissions.is_file() and args.submissions.suffix.lower() == ".zip"):
-        parser.error(f"{args.submissions} is not a folder or a Moodle download (.zip)")
+    _check_submissions(args.submissions, parser)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     if args.memory_mb < 256 or args.output_mb < 1:
@@ -235,8 +241,7 @@ def similarity(args, parser: argparse.ArgumentParser) -> int:
     from grading.similarity import similarity
 
     threshold = args.threshold
-    if not args.submissions.is_dir():
-        parser.error(f"{args.submissions} is not a folder")
+    _check_submissions(args.submissions, parser)
     if not 0 < threshold <= 1:
         parser.error("--threshold must be in (0, 1]")
     try:

@@ -272,3 +272,19 @@ def test_the_export_command_and_its_errors(graded, tmp_path, capsys):
 def test_the_lms_modules_stay_out_of_the_student_release(student_release):
     assert not (student_release / "grading/lms.py").exists() and not (student_release / "grading/moodle.py").exists()
     assert "export" not in (student_release / "grading/__main__.py").read_text()
+
+
+def test_similarity_reads_a_moodle_download_as_grade_does(tmp_path, capsys):
+    """The download's participants are compared as the students grade names them: Zoé's
+    copy in her own zip and the copy at the top of the third participant's folder are the
+    same code; Bob's differs by one sign."""
+    from grading.similarity import PAIRS
+
+    download = _moodle_download(tmp_path / "TP3-12-download.zip")
+    assert main(["similarity", str(download), "--out", str(tmp_path / "sim"), "--practical", "tp3c"]) == 0
+    assert "3 students, 3 pairs compared" in capsys.readouterr().out
+    with open(tmp_path / "sim" / PAIRS, newline="") as f:
+        rows = list(csv.DictReader(f))
+    students = {n for r in rows for n in (r["student_a"], r["student_b"])}
+    assert any(n.endswith("_101") for n in students) and any(n.endswith("_103") for n in students)
+    assert all(float(r["score"]) > 0.9 for r in rows)  # three copies of the reference, one sign apart
