@@ -196,6 +196,9 @@ def export(args) -> int:
         return 2
     print(f"wrote {path}: {n} rows" + (f"; {len(unmatched)} students not matched, listed in "
                                        f"{path.parent / 'unmatched.csv'}" if unmatched else ""))
+    return 0
+
+
 def override(args, parser: argparse.ArgumentParser) -> int:
     import json
     import math

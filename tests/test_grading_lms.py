@@ -15,7 +15,7 @@ from grading.lms import Options, export, grade_of, number
 from grading.registry import select
 
 REPO = Path(__file__).resolve().parents[1]
-CHECKS = ["tp3c.grl_forward", "tp3c.grl_backward"]  # fast (no training): 1 and 2 points
+CHECKS = ["tp3c.grl_forward", "tp3c.dann_step_sign"]  # fast (no training), whole credit: 1 and 2 points
 ZOE, BOB, EVIL = "Zoé Ünal de la Tour", "Bob Smith", "=HYPERLINK(x) Evil"
 
 
@@ -101,7 +101,7 @@ def test_a_participants_own_zip_is_read_one_level_deep_and_a_file_once(tmp_path)
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> Path:
-    """The Moodle download graded end to end on two fast checks (Bob loses the backward one)."""
+    """The Moodle download graded end to end on two fast checks (Bob loses the step-sign one)."""
     tmp = tmp_path_factory.mktemp("lms")
     (tmp / "download").mkdir()  # a folder of its own: the batch hides it from the students' code
     download = _moodle_download(tmp / "download" / "TP3-12.zip")
@@ -123,7 +123,7 @@ def test_a_moodle_download_is_graded_as_it_is(graded):
     points = {c.id: c.points for c in select("tp3c", include_hidden=True)}
     full = sum(points[c] for c in CHECKS)
     assert (zoe["participant_id"], zoe["full_name"], zoe["score"], zoe["max_score"]) == ("101", ZOE, full, full)
-    assert (bob["participant_id"], bob["score"]) == ("102", full - points["tp3c.grl_backward"]) == ("102", 1)
+    assert (bob["participant_id"], bob["score"]) == ("102", full - points["tp3c.dann_step_sign"]) == ("102", 1)
     assert (graded / "students" / f"{ZOE}_101" / "ANSWERS.md").read_text().endswith("Q1: yes.\n")
     assert "not a Moodle participant's folder" in _report(graded, "index.html")["notes"][0]
     with open(graded / "gradebook.csv") as f:
@@ -165,7 +165,7 @@ def test_the_moodle_worksheet_is_filled_in_whatever_its_language(graded, tmp_pat
         assert rows[i + 1][4] == given and rows[i + 1][9].startswith(feedback)
         assert [c for j, c in enumerate(rows[i + 1]) if j not in (4, 9)] == \
             [c for j, c in enumerate(before[i]) if j not in (4, 9)], "another cell changed"
-    assert "gradient reversal layer multiplies" in rows[2][9]  # Bob's check lost, named
+    assert "the domain loss rises" in rows[2][9]  # Bob's check lost, named
     assert rows[3] == before[2], "a participant without a submission is left as exported"
     assert {u[0]["student"] for u in unmatched} == {f"{EVIL}_103", "index.html"}
     with open(tmp_path / "unmatched.csv") as f:
