@@ -194,13 +194,15 @@ def _student_spec(run: Path, view: Path, tree: Path, grader: Path, threads: int,
 
 
 def _visible(hide, keep: list[Path]) -> list[str]:
-    """The folders to hide, minus any that holds what the check itself needs."""
-    out = []
-    for h in hide:
-        h = Path(h).resolve()
-        if h.is_dir() and not any(k == h or h in k.parents for k in keep):
-            out.append(str(h))
-    return out
+    """The folders to hide, minus any that holds what the check itself needs, and minus any
+    inside another one hidden (the grades' folder inside the submissions' one, say): once the
+    outer folder is covered, the inner one is out of reach and can no longer be mounted over."""
+    out: list[Path] = []
+    for h in sorted({Path(h).resolve() for h in hide}, key=lambda h: (len(h.parts), str(h))):
+        if (h.is_dir() and not any(k == h or h in k.parents for k in keep)
+                and not any(o == h or o in h.parents for o in out)):
+            out.append(h)
+    return [str(h) for h in out]
 
 
 def run_check(check: Check, tree: Path, grader: Path, threads: int = 1, limits: Limits = Limits(),

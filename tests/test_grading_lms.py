@@ -288,3 +288,18 @@ def test_similarity_reads_a_moodle_download_as_grade_does(tmp_path, capsys):
     students = {n for r in rows for n in (r["student_a"], r["student_b"])}
     assert any(n.endswith("_101") for n in students) and any(n.endswith("_103") for n in students)
     assert all(float(r["score"]) > 0.9 for r in rows)  # three copies of the reference, one sign apart
+
+
+def test_the_grades_may_sit_beside_the_download(tmp_path):
+    """The guide's layout: the download and the grades in one folder of the term's; the
+    sandbox hides that folder, the grades' folder with it."""
+    from grading.runner import namespaces_available
+
+    term = tmp_path / "term"
+    term.mkdir()
+    download = _moodle_download(term / "TP3c.zip")
+    sandbox = "on" if namespaces_available() else "off"
+    assert main(["grade", str(download), "--out", str(term / "grades"), "--practical", "tp3c",
+                 "--check", "tp3c.grl_forward", "--sandbox", sandbox]) == 0
+    zoe = _report(term / "grades", f"{ZOE}_101")
+    assert zoe["score"] == zoe["max_score"] == 1, zoe["results"]

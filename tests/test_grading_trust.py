@@ -194,6 +194,18 @@ def test_no_student_process_reads_the_graders_environment(tmp_path, sandbox):
 
 # ---------------------------------------------------------------------------------- sandbox
 
+def test_a_folder_inside_a_hidden_one_is_not_hidden_twice(tmp_path):
+    """Hiding a folder covers what it holds: a folder inside it (the grades inside the
+    submissions' folder) is left out of the list, which the sandbox could not mount over."""
+    from grading.runner import _visible
+
+    (tmp_path / "subs" / "grades").mkdir(parents=True)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "keep" / "python").mkdir(parents=True)
+    hide = [tmp_path / "subs" / "grades", tmp_path / "subs", tmp_path / "other", tmp_path / "subs", tmp_path / "keep"]
+    assert _visible(hide, keep=[tmp_path / "keep" / "python"]) == [str(tmp_path / "other"), str(tmp_path / "subs")]
+
+
 def test_grade_stops_without_a_sandbox_unless_told(tmp_path, monkeypatch):
     import grading.grade as grade_module
     from grading.__main__ import main
