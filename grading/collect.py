@@ -241,6 +241,10 @@ class Reader:
                 else:
                     self.take(rel, data)
 
+    def _own_zip(self, rel: str) -> bool:
+        """Whether ``rel``, at the top of a Moodle participant's folder, is the student's own zip."""
+        return self.nested and "/" not in rel and rel.lower().endswith(ARCHIVES)
+
     def _nested(self, rel: str, data: bytes) -> None:
         """A student's own zip inside a participant's folder: read from memory, one level only."""
         self.nested = False
@@ -303,8 +307,7 @@ class Reader:
             if self.wanted.named(rel):
                 self.refuse(rel, f"{kind(mode)}, not a regular file")
             return
-        nested = self.nested and "/" not in rel and rel.lower().endswith(ARCHIVES)
-        if nested:
+        if self._own_zip(rel):
             limit = NESTED_LIMIT
         if limit is None:
             return
@@ -326,7 +329,7 @@ class Reader:
             return
         if len(data) > limit:
             self.refuse(rel, f"inflates to more than the {limit >> 20} MB allowed")
-        elif self.nested and "/" not in rel and rel.lower().endswith(ARCHIVES):
+        elif self._own_zip(rel):
             self._nested(rel, data)
         else:
             self.take(rel, data)
