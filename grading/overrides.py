@@ -48,10 +48,6 @@ class Override:
     points: float
     reason: str
 
-    def describe(self) -> str:
-        """The adjustment in words: ``set to 1`` or ``-2 points``."""
-        return f"set to {self.points:g}" if self.action == "set" else f"{self.points:+g} points"
-
 
 def _unescaped(cell: str) -> str:
     """A text cell as written before :func:`grading.untrusted.csv_cell` neutralised a formula."""
@@ -171,14 +167,14 @@ def reapply(out: Path) -> list[dict]:
     """Apply ``out/overrides.csv`` to the reports already in ``out`` without grading anything:
     each student's reports and the gradebook are written again. Returns the reports."""
     from grading.registry import Check, load_checks
-    from grading.reports import write_gradebook, write_reports
+    from grading.reports import check_columns, write_gradebook, write_reports
 
     gradebook = out / "gradebook.csv"
     if not gradebook.is_file():
         raise UserError(f"no gradebook.csv in {out}: grade the class first (python -m grading grade SUBS --out {out})")
     with open(gradebook, newline="") as f:
         rows = list(csv.reader(f))
-    columns = rows[0][1:rows[0].index("total")] if rows and "total" in rows[0] else []
+    columns = check_columns(rows[0]) if rows else []
     listed = {row[0] for row in rows[1:] if row}
     reports = []
     for path in sorted((out / "students").glob("*/report.json")):

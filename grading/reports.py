@@ -66,7 +66,7 @@ def feedback(report: dict) -> str:
     if adjusted:
         titles = {r["id"]: r["title"] for r in report["results"]}
         lines += ["", "## Adjusted by your instructor", ""]
-        lines += [f"- **{titles.get(o['check'], 'total score') if o['check'] != 'total' else 'total score'}**: "
+        lines += [f"- **{titles.get(o['check'], 'total score')}**: "
                   f"{md_code(adjustment(o), MESSAGE_LIMIT)}" for o in adjusted]
     details = [r for r in report["results"] if r["status"] != "passed" and not r["hidden"]]
     if details:
@@ -114,6 +114,15 @@ def gradescope_results(report: dict) -> dict:
                            "auto_score": report.get("auto_score", report["score"])}, "tests": tests}
 
 
+GRADEBOOK_LEAD = ["student", "participant_id"]  # the gradebook's columns before those of the checks
+
+
+def check_columns(header: list[str]) -> list[str]:
+    """The check ids a gradebook's header lists (between its leading columns and ``total``)."""
+    end = header.index("total") if "total" in header else len(header)
+    return [c for c in header[:end] if c not in GRADEBOOK_LEAD]
+
+
 def write_gradebook(reports: list[dict], checks: list[Check], path: Path) -> None:
     """One row per student: the LMS's participant id (a Moodle download's; empty otherwise),
     the points of each check, the total and the maximum (with the instructor's overrides), the
@@ -121,7 +130,7 @@ def write_gradebook(reports: list[dict], checks: list[Check], path: Path) -> Non
     graded), then the automatic total and the overrides applied."""
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["student", "participant_id"] + [c.id for c in checks]
+        w.writerow(GRADEBOOK_LEAD + [c.id for c in checks]
                    + ["total", "max", "isolation", "notes", "auto_total", "overrides"])
         for rep in sorted(reports, key=lambda r: r["student"]):
             scores = {r["id"]: r["score"] for r in rep["results"]}

@@ -128,9 +128,13 @@ def test_overrides_apply_once_after_grading_resuming_and_regrading(tmp_path, mon
     assert calls == ["bob"] and again == {"alice": 2, "bob": 3}
     assert _gradebook(out)["bob"]["total"] == "3" and _report(out, "bob")["auto_score"] == 1.5
 
-    # The command adds one without grading anything, and applies the file again.
+    # The command adds one without grading anything, and applies the file again (twice: the
+    # gradebook it writes keeps its columns).
     monkeypatch.setattr(grade_module, "grade_one", None)
+    header = (out / "gradebook.csv").read_text().splitlines()[0]
+    assert main(["override", str(out), "alice", "total", "--add", "0", "--reason", "no change"]) == 0
     assert main(["override", str(out), "bob", "tp3c.grl_forward", "--add", "-0.5", "--reason", "=SUM(A1)"]) == 0
+    assert (out / "gradebook.csv").read_text().splitlines()[0] == header
     assert _report(out, "bob")["score"] == 2.5 and _gradebook(out)["bob"]["total"] == "2.5"
     assert _report(out, "alice")["score"] == 2
     lines = (out / adjust.FILE).read_text().splitlines()
