@@ -56,19 +56,35 @@ class StepTimer:
 
 
 class History:
-    """Per-step values (0-d tensors or numbers), one list per key, stacked at the end."""
+    """Per-step values (0-d tensors or numbers), one row per key, stacked at the end.
+
+    The values are copied into buffers allocated a block of steps at a time on the device,
+    not kept as one small tensor each: tens of thousands of small long-lived tensors between
+    the batches' short-lived ones fragment the C heap until a long run fills the memory."""
+
+    BLOCK = 4096  # steps per buffer
 
     def __init__(self, keys, device=None):
-        self.values = {k: [] for k in keys}
+        self.keys = list(keys)
         self.device = device
+        self.blocks: list[torch.Tensor] = []  # each (len(keys), BLOCK) float32
+        self.steps = 0
 
     def add(self, stats: dict) -> None:
-        """Append this step's values; a key the step did not report gets NaN."""
-        for k, seq in self.values.items():
+        """Write this step's values; a key the step did not report stays NaN."""
+        col = self.steps % self.BLOCK
+        if col == 0:
+            self.blocks.append(torch.full((len(self.keys), self.BLOCK), float("nan"), device=self.device))
+        block = self.blocks[-1]
+        for row, k in enumerate(self.keys):
             v = stats.get(k)
-            seq.append(torch.tensor(float("nan"), device=self.device) if v is None else v)
+            if v is not None:
+                block[row, col] = v  # a copy on the device: no synchronisation
+        self.steps += 1
 
     def stacked(self) -> dict[str, np.ndarray]:
         """Each key's values as one float32 array (one synchronisation for the whole run)."""
-        return {k: torch.stack([torch.as_tensor(v, device=self.device) for v in seq]).float().cpu().numpy()
-                for k, seq in self.values.items()}
+        if not self.blocks:
+            return {k: np.zeros(0, np.float32) for k in self.keys}
+        values = torch.cat(self.blocks, 1)[:, :self.steps].cpu().numpy()
+        return dict(zip(self.keys, values))
