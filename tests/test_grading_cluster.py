@@ -241,3 +241,69 @@ def test_cluster_refuses_more_shards_than_students(tmp_path, capsys):
     assert main(["cluster", "slurm", str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--shards", "2"]) == 2
     assert "--shards 2 for 1 students" in capsys.readouterr().err
     assert "cluster" in build_parser().format_help()
+
+
+# ----------------------------------------------------------------------------------------
+# A real Slurm
+
+JOBS_SECONDS = 300  # the array and the merge, queued to done: about 60 s on a loaded 2-core machine
+
+
+@pytest.fixture
+def slurm(tmp_path_factory):
+    """A single-node Slurm on loopback, started for the test and stopped after it."""
+    import os
+
+    from tests.slurm_node import absent, slurm_node
+
+    missing = absent()
+    if missing:
+        pytest.skip(f"Slurm absent ({', '.join(missing)} not found): apt-get install slurm-wlm munge")
+    if os.geteuid() != 0:
+        pytest.skip("slurmd runs jobs as their owner and must be started as root")
+    with slurm_node(tmp_path_factory.mktemp("slurm")) as env:
+        yield env
+
+
+def _wait_for_jobs(env: dict, logs: Path) -> None:
+    import time
+
+    from tests.slurm_node import program
+
+    deadline = time.monotonic() + JOBS_SECONDS
+    while time.monotonic() < deadline:
+        queue = subprocess.run([program("squeue"), "-h"], env=env, capture_output=True, text=True, check=True)
+        if not queue.stdout.strip():
+            return
+        time.sleep(1)
+    pytest.fail(f"jobs still queued after {JOBS_SECONDS} s: {queue.stdout}; logs in {logs}")
+
+
+@pytest.mark.slow
+def test_a_slurm_array_grades_the_class_as_one_machine_does(tmp_path, slurm, monkeypatch):
+    good = (REPO / DANN).read_text()
+    subs = tmp_path / "subs"
+    hand_ins = {"alice": good, "bob": good.replace("return -ctx.lambd * grad_output, None",
+                                                   "return ctx.lambd * grad_output, None"),
+                "carol": good.replace("def grl_lambda(", "def grl_lambda(:"), "dave": None}
+    for student, text in hand_ins.items():
+        (subs / student).mkdir(parents=True)
+        if text is not None:
+            (subs / student / "dann.py").write_text(text)
+    checks = ["--practical", "tp3c", "--check", "tp3c.grl_forward", "--check", "tp3c.grl_backward"]
+    assert main(["grade", str(subs), "--out", str(tmp_path / "one"), *checks]) == 0
+
+    monkeypatch.setenv("SLURM_CONF", slurm["SLURM_CONF"])
+    out = tmp_path / "cluster"
+    assert main(["cluster", "slurm", str(subs), "--out", str(out), "--shards", "3", *checks,
+                 "--mem-mb", "2048", "--time-limit", "10", "--submit"]) == 0
+    _wait_for_jobs(slurm, out / "cluster/logs")
+
+    logs = {p.name: p.read_text() for p in (out / "cluster/logs").iterdir()}
+    shards = sorted(text.splitlines()[-1] for name, text in logs.items() if name.startswith("grade-"))
+    assert shards == [f"shard {k}/3: {n} students graded or kept in {out / 'students'}; the gradebook is "
+                      "written by grade --merge" for k, n in ((1, 2), (2, 1), (3, 1))], logs
+    assert (out / "gradebook.csv").is_file(), logs
+    one, many = _gradebook(tmp_path / "one"), _gradebook(out)
+    assert many == one, "the array's gradebook differs from one machine's"
+    assert {r["student"]: r["total"] for r in many} == {"alice": "3", "bob": "1.5", "carol": "0", "dave": "0"}
