@@ -105,8 +105,8 @@ def _shard_options(p: argparse.ArgumentParser) -> None:
                           "OUT, shared by the N shards; no gradebook is written: run --merge after the last")
     how.add_argument("--merge", action="store_true",
                      help="grade nothing: check that every student has a report of this submission and grader "
-                          "(else fail naming them, writing nothing), then write the gradebook and the nbgrader "
-                          "database")
+                          "(else fail naming them, writing nothing), then write the gradebook (and the nbgrader "
+                          "database, with --nbgrader-db)")
 
 
 def _cluster_options(p: argparse.ArgumentParser) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from common.errors import UserError
 from grading.release import REPO
+from grading.untrusted import plain
 
 # Seconds of one core per submission, every practical graded: 114 s measured with the checks
 # of November 2026, plus 45 s for 3-c's hidden short training since (docs/benchmarks.md).
@@ -116,6 +117,11 @@ def _environment() -> list[str]:
     return lines
 
 
+def _comment(what: str, args) -> str:
+    """The script's first comment: what the job does, its paths on one line whatever they hold."""
+    return plain(f"# {what} (python -m grading cluster): {args.submissions} into {args.out}", 1000, True)
+
+
 def _command(python: str, argv: list[str], shard: str = "") -> str:
     words = " ".join(shlex.quote(a) for a in argv)
     return f"exec {shlex.quote(python)} -m grading grade {words}" + (f' --shard "{shard}"' if shard else "")
@@ -126,12 +132,12 @@ def slurm_scripts(args, res: dict, logs: Path) -> tuple[str, str]:
     extra = ([f"#SBATCH --partition={args.partition}"] if args.partition else []) + (
         [f"#SBATCH --account={args.account}"] if args.account else [])
     head = ["#!/bin/bash", "#SBATCH --nodes=1", "#SBATCH --ntasks=1", *extra]
-    grade = [*head[:1], f"# Grades one shard of {args.submissions} into {args.out} (python -m grading cluster).",
+    grade = [*head[:1], _comment("One shard of the class", args),
              *head[1:], "#SBATCH --job-name=rdfia-grade", f"#SBATCH --array=1-{args.shards}",
              f"#SBATCH --cpus-per-task={res['cpus']}", f"#SBATCH --mem={res['mem_mb']}M",
              f"#SBATCH --time={res['time']}", f"#SBATCH --output={logs}/grade-%A_%a.out", *_environment(),
              _command(args.python, grade_argv(args, False), f"$SLURM_ARRAY_TASK_ID/{args.shards}")]
-    merge = [*head[:1], f"# The gradebook of {args.out} once every shard is graded (python -m grading cluster).",
+    merge = [*head[:1], _comment("The merge, once every shard has ended", args),
              *head[1:], "#SBATCH --job-name=rdfia-merge", "#SBATCH --cpus-per-task=1",
              f"#SBATCH --mem={res['merge_mem_mb']}M", f"#SBATCH --time={res['merge_time']}",
              f"#SBATCH --output={logs}/merge-%j.out", *_environment(), _command(args.python, grade_argv(args, True))]
@@ -145,11 +151,11 @@ def pbs_scripts(args, res: dict, logs: Path) -> tuple[str, str]:
         [f"#PBS -A {args.account}"] if args.account else [])
     array = [f"#PBS -J 1-{args.shards}"] if args.shards > 1 else []
     index = "$PBS_ARRAY_INDEX" if args.shards > 1 else "1"
-    grade = ["#!/bin/bash", f"# Grades one shard of {args.submissions} into {args.out} (python -m grading cluster).",
+    grade = ["#!/bin/bash", _comment("One shard of the class", args),
              "#PBS -N rdfia-grade", *array, f"#PBS -l select=1:ncpus={res['cpus']}:mem={res['mem_mb']}mb",
              f"#PBS -l walltime={res['time']}", "#PBS -j oe", f"#PBS -o {logs}/", *extra, *_environment(),
              _command(args.python, grade_argv(args, False), f"{index}/{args.shards}")]
-    merge = ["#!/bin/bash", f"# The gradebook of {args.out} once every shard is graded (python -m grading cluster).",
+    merge = ["#!/bin/bash", _comment("The merge, once every shard has ended", args),
              "#PBS -N rdfia-merge", f"#PBS -l select=1:ncpus=1:mem={res['merge_mem_mb']}mb",
              f"#PBS -l walltime={res['merge_time']}", "#PBS -j oe", f"#PBS -o {logs}/", *extra, *_environment(),
              _command(args.python, grade_argv(args, True))]
