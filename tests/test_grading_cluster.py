@@ -101,6 +101,8 @@ def test_shards_write_only_their_students_and_the_merge_writes_the_gradebook(bat
     state["calls"].clear()
     _grade(subs, out, shard=(2, 2))
     assert state["calls"] == ["bob", "dave"]
+    state["calls"].clear()
+    assert _grade(subs, out, shard=(6, 6)) == [] and state["calls"] == []  # 5 students, 6 shards: one idle
     assert sorted(p.name for p in (out / "students").iterdir()) == sorted(STUDENTS)
 
     state["calls"].clear()
