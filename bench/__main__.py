@@ -10,6 +10,8 @@ between machines): ``python -m bench NAME`` prints it and saves it as JSON and M
 - ``features``: 3-a's feature-extraction pipeline against the network's forward pass alone;
 - ``classviz``: 200 iterations of class visualization against a plain loop;
 - ``grading``: seconds per submission when a class is graded, with 1 and 2 workers;
+- ``shards``: a class graded as 1 shard, then as 2 side by side, each merged, and what that
+  makes of 300 and 1,000 students on a cluster (:mod:`bench.shards`);
 - ``gpu``: every practical's quick command on a GPU and the headline timings there
   (:mod:`bench.gpu`).
 """
@@ -413,8 +415,14 @@ def bench_gpu(args) -> dict:
     return run(args)
 
 
+def bench_shards(args) -> dict:
+    from bench.shards import bench_shards as run
+
+    return run(args)
+
+
 BENCHES = {"limits": bench_limits, "gan": bench_gan, "dann": bench_dann, "features": bench_features,
-           "classviz": bench_classviz, "grading": bench_grading, "gpu": bench_gpu}
+           "classviz": bench_classviz, "grading": bench_grading, "shards": bench_shards, "gpu": bench_gpu}
 
 
 def main(argv=None) -> int:
@@ -434,7 +442,10 @@ def main(argv=None) -> int:
     parser.add_argument("--classviz-iterations", type=int, default=200,
                         help="classviz: iterations of class visualization")
     parser.add_argument("--students", type=int, default=2,
-                        help="grading: copies of the reference solution graded with 1, then 2 workers")
+                        help="grading: copies of the reference solution graded with 1, then 2 workers; "
+                             "shards: the class graded as 1, then 2 shards")
+    parser.add_argument("--practical", default="tp3b",
+                        help="shards: the practical graded (3-b's checks take a few seconds per student)")
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
                         help="gpu: where to run (cpu tries the command itself, slowly)")
     args = parser.parse_args(argv)

@@ -24,7 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("release", help="write the student version (stubs, student documents, no hidden checks)")
     p.add_argument("out", type=Path, help="folder to write the student version into")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
-    _grade_options(sub.add_parser("grade", help="grade a folder of submissions (one folder or .zip each)"))
+    p = sub.add_parser("grade", help="grade a folder of submissions (one folder or .zip each)")
+    _grade_options(p)
+    _shard_options(p)
+    _cluster_options(sub.add_parser(
+        "cluster", help="write (and with --submit, submit) a Slurm or PBS Professional job array grading the "
+                        "class in shards, and the merge job that writes the gradebook after it"))
     _override_options(sub.add_parser(
         "override", help="adjust one student's score on a check or on the total, with a reason: appended to "
                          "OUT/overrides.csv and applied at once, and after every regrade, without grading again"))
@@ -88,6 +93,43 @@ def _grade_options(p: argparse.ArgumentParser) -> None:
                    help="on (the default): the students' code runs without network, with other folders hidden and "
                         "everything outside its copy read-only, and grading stops where Linux user namespaces cannot "
                         "provide that; off: the time, memory and output limits only")
+
+
+def _shard_options(p: argparse.ArgumentParser) -> None:
+    """grade's options for a class graded in pieces: one shard of it, or the merge of all."""
+    from grading.cluster import shard_spec
+
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--shard", type=shard_spec, metavar="K/N",
+                     help="grade only the K-th of N slices of the students (sorted by name, dealt in turn) into "
+                          "OUT, shared by the N shards; no gradebook is written: run --merge after the last")
+    how.add_argument("--merge", action="store_true",
+                     help="grade nothing: check that every student has a report of this submission and grader "
+                          "(else fail naming them, writing nothing), then write the gradebook (and the nbgrader "
+                          "database, with --nbgrader-db)")
+
+
+def _cluster_options(p: argparse.ArgumentParser) -> None:
+    """cluster's options: the scheduler, grade's own options (passed to every task), the
+    shards and each task's resources."""
+    p.add_argument("scheduler", choices=("slurm", "pbs"),
+                   help="slurm: sbatch's job array; pbs: PBS Professional or OpenPBS (qsub -J), not Torque")
+    _grade_options(p)
+    p.add_argument("--shards", type=int, required=True, help="tasks of the job array, each grading 1/N of the class")
+    p.add_argument("--time-limit", type=int, metavar="MINUTES",
+                   help="each task's time limit (default: estimated from the largest shard, --workers and 160 s of "
+                        "one core per submission, doubled, plus 10 minutes)")
+    p.add_argument("--mem-mb", type=int, metavar="MB",
+                   help="each task's memory (default: --workers x (--memory-mb + 1024) + 1024)")
+    p.add_argument("--partition", help="the Slurm partition, or the PBS queue (default: the cluster's default)")
+    p.add_argument("--account", help="the account charged (Slurm --account, PBS -A; default: none)")
+    p.add_argument("--python", default=sys.executable,
+                   help="the Python that the tasks run, with this project's packages (default: this one)")
+    p.add_argument("--scripts", type=Path, metavar="FOLDER",
+                   help="where the job scripts and their logs/ go (default: OUT/cluster)")
+    p.add_argument("--submit", action="store_true",
+                   help="submit the array, then the merge to start when every task has ended (default: only "
+                        "write the scripts and print the commands)")
 
 
 def _export_options(p: argparse.ArgumentParser) -> None:
@@ -162,25 +204,48 @@ def _check_submissions(path: Path, parser: argparse.ArgumentParser) -> None:
         parser.error(f"{path} is not a folder or a Moodle download (.zip)")
 
 
-def grade(args, parser: argparse.ArgumentParser) -> int:
-    from grading.grade import grade
-    from grading.runner import Limits
-
+def _check_grade(args, parser: argparse.ArgumentParser) -> None:
+    """What grade and cluster refuse before anything runs: the submissions and the limits."""
     _check_submissions(args.submissions, parser)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     if args.memory_mb < 256 or args.output_mb < 1:
         parser.error("--memory-mb must be at least 256 and --output-mb at least 1")
+
+
+def grade(args, parser: argparse.ArgumentParser) -> int:
+    from grading.grade import grade
+    from grading.runner import Limits
+
+    _check_grade(args, parser)
+    if args.merge and (args.regrade or args.students):
+        parser.error("--merge grades nothing: --regrade and --student go with the shards")
+    if args.shard and args.nbgrader_db:
+        parser.error("--nbgrader-db goes with --merge: a shard writes no gradebook")
     limits = Limits(memory_mb=args.memory_mb, output_mb=args.output_mb, sandbox=args.sandbox)
     reports = grade(args.submissions, args.out, args.practical, args.workers, limits,
                     only=args.only, regrade=args.regrade or args.students or False,
-                    nbgrader_db=args.nbgrader_db, assignment=args.assignment)
+                    nbgrader_db=args.nbgrader_db, assignment=args.assignment, shard=args.shard, merge=args.merge)
+    if args.shard:
+        print(f"shard {args.shard[0]}/{args.shard[1]}: {len(reports)} students graded or kept in "
+              f"{args.out / 'students'}; the gradebook is written by grade --merge")
+        return 0
     for r in sorted(reports, key=lambda r: r["student"]):
         print(f"{r['student']}: {r['score']:g}/{r['max_score']:g}"
               + (f" (automatic {r['auto_score']:g}, with the overrides)" if r.get("overrides") else ""))
     print(f"gradebook: {args.out / 'gradebook.csv'}; feedback in {args.out / 'students'}"
           + (f"; nbgrader gradebook: {args.nbgrader_db}" if args.nbgrader_db else ""))
     return 0
+
+
+def cluster(args, parser: argparse.ArgumentParser) -> int:
+    from grading.cluster import launch
+
+    _check_grade(args, parser)
+    if args.shards < 1 or (args.time_limit is not None and args.time_limit < 1) or \
+            (args.mem_mb is not None and args.mem_mb < 256):
+        parser.error("--shards and --time-limit must be at least 1, and --mem-mb at least 256")
+    return launch(args)
 
 
 def export(args) -> int:
@@ -265,7 +330,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     commands = {"check": check, "handin": handin}
     # BEGIN INSTRUCTOR ONLY
-    commands.update(release=release, grade=lambda a: grade(a, parser), override=lambda a: override(a, parser),
+    commands.update(release=release, grade=lambda a: grade(a, parser), cluster=lambda a: cluster(a, parser),
+                    override=lambda a: override(a, parser),
                     export=export, similarity=lambda a: similarity(a, parser), selftest=selftest)
     # END INSTRUCTOR ONLY
     try:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from grading import cluster
 from grading import overrides as adjust
 from grading.check import ANSWERS, notebook_answers, summary
 from grading.collect import Handin, Reader, Refused, Wanted, handins, write_under
@@ -251,7 +252,8 @@ def _select_checks(target: str, only) -> list[Check]:
 
 def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1, limits: Limits = Limits(),
           only: list[str] | None = None, regrade: bool | list[str] = False,
-          nbgrader_db: Path | None = None, assignment: str | None = None) -> list[dict]:
+          nbgrader_db: Path | None = None, assignment: str | None = None,
+          shard: tuple[int, int] | None = None, merge: bool = False) -> list[dict]:
     """Grade every submission in ``submissions`` (a folder, or Moodle's downloaded zip); write
     the gradebook and the reports.
 
@@ -267,6 +269,10 @@ def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1, l
     (default: the practical's name, or "rdfia"). The instructor's overrides
     (``out/overrides.csv``, see :mod:`grading.overrides`) are read before anything is graded
     and applied to every report, kept or graded again, before it is written.
+    With ``shard=(K, N)``, only the K-th of N slices of the students is graded and no
+    gradebook is written; with ``merge``, nothing is graded: every student must already
+    have a report of this submission and grader, else a :class:`UserError` names those who
+    do not, before anything is written (see :mod:`grading.cluster`).
     """
     if limits.sandbox == "on" and not namespaces_available():
         raise SystemExit(NO_SANDBOX)
@@ -284,10 +290,16 @@ def grade(submissions: Path, out: Path, target: str = "all", workers: int = 1, l
     checks = _select_checks(target, only)
     overrides = adjust.resolve(adjust.read(out / adjust.FILE), [h.student for h in handed], load_checks(),
                                out / adjust.FILE)
+    if shard is not None:
+        handed = cluster.shard_of(handed, *shard)
+        log.info("shard %d/%d: %d students", *shard, len(handed))
     out.mkdir(parents=True, exist_ok=True)
     log.info(isolation(limits))
     with _private_process(), tempfile.TemporaryDirectory(prefix="rdfia-batch-") as tmp:
-        reports = _grade_batch(Path(tmp), handed, submissions, out, checks, workers, limits, regrade, overrides)
+        reports = _grade_batch(Path(tmp), handed, submissions, out, checks, workers, limits, regrade, overrides,
+                               merge)
+    if shard is not None:  # the class's files are the merge's, written once
+        return sorted(reports, key=lambda r: r["student"])
     write_gradebook(reports, checks, out / "gradebook.csv")
     if nbgrader_db is not None:
         write_nbgrader(reports, checks, nbgrader_db, assignment or ("rdfia" if target == "all" else target))
@@ -313,9 +325,10 @@ def _prepare(tmp: Path, checks: list[Check], limits: Limits) -> tuple[Path, Path
 
 
 def _grade_batch(tmp: Path, handed: list[Handin], submissions: Path, out: Path, checks: list[Check],
-                 workers: int, limits: Limits, regrade, overrides=()) -> list[dict]:
+                 workers: int, limits: Limits, regrade, overrides=(), merge: bool = False) -> list[dict]:
     """Grade the hand-ins in the batch's folder ``tmp``: each report is written as it comes,
-    with the ``overrides`` applied; a report kept from an earlier run is written again with them."""
+    with the ``overrides`` applied; a report kept from an earlier run is written again with them.
+    With ``merge``, a readable hand-in without such a report stops the batch before any write."""
 
     def write(report: dict) -> None:
         adjust.apply_all([report], overrides)
@@ -332,16 +345,18 @@ def _grade_batch(tmp: Path, handed: list[Handin], submissions: Path, out: Path, 
         if h.problem:  # two hand-ins, or not a hand-in at all: the instructor decides
             reports.append(_report(h.student, _failed_all(checks, "error", h.problem), limits, notes=[h.problem])
                            | h.identity)
-            write(reports[-1])
             continue
         print_ = fingerprint(h.entries[0], grader_digest, student_files)
         again = regrade is True or (isinstance(regrade, list) and h.student in regrade)
         done = None if again else _previous(out, h.student, print_)
         if done:
-            write(done)
             reports.append(done)
         else:
             todo.append((i, h, print_))
+    if merge:  # an unreadable hand-in (no fingerprint) only gets its error row again: nothing runs
+        cluster.refuse_ungraded([h.student for _, h, print_ in todo if print_ is not None], out)
+    for report in reports:
+        write(report)
     kept = sum("fingerprint" in r for r in reports)
     if kept:
         log.info("%d of %d students already graded with the same submission and grader: kept "

@@ -30,7 +30,7 @@ def test_matmul_counts_two_flops_per_multiply_add():
 def test_help_lists_every_benchmark():
     out = subprocess.run([sys.executable, "-m", "bench", "--help"], cwd=REPO, capture_output=True, text=True,
                          check=True).stdout
-    for name in ("limits", "gan", "dann", "features", "classviz", "grading", "gpu"):
+    for name in ("limits", "gan", "dann", "features", "classviz", "grading", "shards", "gpu"):
         assert f"``{name}``" in out
 
 

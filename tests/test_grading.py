@@ -54,7 +54,7 @@ def test_release_holds_stubs_manifest_and_no_instructor_material(student_release
     assert files["tp3c_domain_adaptation/dann.py"]["regions"] == 15
     for withheld in ("tests", ".ci", "docs", "bench", "pyproject.toml", "grading/hidden", "grading/mutants.py",
                      "grading/selftest.py", "grading/calibrate.py", "grading/grade.py", "grading/release.py",
-                     "grading/edition", "tp3d_gan/questions.toml"):
+                     "grading/edition", "grading/cluster.py", "tp3d_gan/questions.toml"):
         assert not (student_release / withheld).exists(), withheld
     for document in ("README.md", "ANSWERS.md", "tp3d_gan/QUESTIONS.md"):
         assert (student_release / document).is_file(), document
