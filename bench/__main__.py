@@ -249,7 +249,7 @@ def project_dann(data_dir, iterations: int, channels_last: bool = False, batch_s
         idx_s = order_s[b * batch_size:(b + 1) * batch_size].to(domains.source.images.device)
         idx_t = order_t[b * batch_size:(b + 1) * batch_size].to(domains.target.images.device)
         train_step("dann", model, opt, domains.batch(domains.source.images[idx_s]), domains.source.labels[idx_s],
-                   domains.batch(domains.target.images[idx_t]), grl_lambda(p), 0.0, 0.9)
+                   domains.batch(domains.target.images[idx_t], "target"), grl_lambda(p), 0.0, 0.9)
 
     step(0)  # warm-up, untimed (cuDNN chooses its algorithms on the first calls)
     synchronize(device)

@@ -236,3 +236,22 @@ def test_default_clipping_prevents_the_collapse_that_plain_sgd_shows(shared_data
     plain, clipped = (_summary(tmp_path / name)["dann"] for name in ("plain", "clipped"))
     assert plain["collapsed"] and plain["mnist_accuracy"] < 0.2
     assert not clipped["collapsed"] and clipped["mnist_accuracy"] > 0.6
+
+
+def test_per_domain_normalisation_standardises_each_domain_by_its_own_images(shared_data):
+    import torch
+
+    from tp3c_domain_adaptation.data import Domains
+
+    kw = {"limit": 2000}
+    joint = Domains(shared_data, torch.device("cpu"), **kw)
+    own = Domains(shared_data, torch.device("cpu"), normalise="per-domain", **kw)
+    for domain, images in (("source", own.source.images), ("target", own.target.images)):
+        std, mean = torch.std_mean(own.batch(images, domain), dim=(0, 2, 3), correction=0)
+        assert torch.allclose(mean, torch.zeros(3), atol=1e-4) and torch.allclose(std, torch.ones(3), atol=1e-4)
+    # jointly normalised, the two domains stay apart: MNIST darker than MNIST-M on every channel
+    assert (joint.batch(joint.source.images).mean(dim=(0, 2, 3)) < joint.batch(joint.target.images, "target")
+            .mean(dim=(0, 2, 3)) - 0.3).all()
+    assert own.describe()["normalise"] == "per-domain"
+    with pytest.raises(ValueError, match="normalise"):
+        Domains(shared_data, torch.device("cpu"), normalise="batch", **kw)

@@ -84,8 +84,9 @@ def tsne(domains: Domains, out_dir: Path, device: torch.device, seed: int, n_ima
     for name in ("source-only", "dann"):
         model = load_model(out_dir / "runs" / name / "model.pt", device, name)
         with torch.inference_mode():
-            feats = torch.cat([model.features(domains.batch(images[i:i + 500])).cpu()
-                               for i in range(0, len(images), 500)]).numpy()  # (2n, 2352)
+            feats = torch.cat([model.features(domains.batch(part[i:i + 500], domain)).cpu()
+                               for domain, part in (("source", images[:n]), ("target", images[n:]))
+                               for i in range(0, n, 500)]).numpy()  # (2n, 2352)
         reduced = PCA(n_components=min(50, len(feats) - 1), random_state=seed).fit_transform(feats)
         points[name] = TSNE(n_components=2, init="pca", perplexity=min(30.0, (len(feats) - 1) / 3),
                             random_state=seed).fit_transform(reduced)  # (2n, 2)

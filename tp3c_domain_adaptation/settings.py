@@ -33,6 +33,9 @@ class DataSettings(cli.Settings):
     mnist_m: str = cli.option("auto", "MNIST-M: the official release when present (auto), or built from BSDS500",
                               choices=("auto", "bsds", "official"))
     mnist_m_seed: int = cli.option(0, "seed of the MNIST-M construction", type=int)
+    normalise: str = cli.option("joint", "input normalisation: one per-channel mean and std on both training sets "
+                                         "(joint), or each domain by its own (per-domain; the target's images "
+                                         "only, no label)", choices=("joint", "per-domain"))
     limit: int | None = None  # images per split and domain; None: all
 
 
@@ -49,6 +52,8 @@ class TrainSettings(DataSettings):
     momentum: float = cli.option(0.9, "SGD momentum", type=cli.open_unit, group=TRAINING)
     gamma: float = cli.option(10.0, "lambda(p) = 2/(1+exp(-gamma p)) - 1 (10 in the paper)",
                               type=cli.positive_float, group=TRAINING)
+    lambda_max: float = cli.option(1.0, "the GRL's factor rises from 0 towards this: lambda_max * lambda(p) "
+                                        "(1 in the paper)", type=cli.positive_float, group=TRAINING)
     clip: float = cli.option(5.0, "clip the global gradient norm to this before each step (0: off); without it "
                                   "DANN can diverge to a constant prediction", type=cli.non_negative_float,
                              group=TRAINING)

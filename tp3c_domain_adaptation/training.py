@@ -99,13 +99,13 @@ def fit(s: TrainSettings, name: str, domains: Domains) -> dict:
                 lr = dann_lr(p, s.lr)
                 for group in opt.param_groups:
                     group["lr"] = lr
-                lambd = spec.get("factor", 0.0) * grl_lambda(p, s.gamma)
+                lambd = spec.get("factor", 0.0) * s.lambda_max * grl_lambda(p, s.gamma)
                 alpha = pseudo_label_weight(p) if spec["mode"] == "pseudo" or spec.get("pseudo") else 0.0
                 idx_s = order_s[b * s.batch_size:(b + 1) * s.batch_size]
                 idx_t = order_t[(b * s.batch_size + torch.arange(s.batch_size)) % len(order_t)]
                 x_s, y_s = domains.batch(domains.source.images[idx_s]), domains.source.labels[idx_s].to(s.device)
                 # the target batch comes without its labels (the baseline does not use it)
-                x_t = None if spec["mode"] == "source" else domains.batch(domains.target.images[idx_t])
+                x_t = None if spec["mode"] == "source" else domains.batch(domains.target.images[idx_t], "target")
                 stats = train_step(spec["mode"], model, opt, x_s, y_s, x_t, lambd, alpha, s.threshold)
             history.add(stats)
             for k, v in (("lambda", lambd), ("lr", lr), ("alpha", alpha)):
@@ -153,7 +153,7 @@ def save_run(metrics: dict, model: DANN, domain_hidden: int, domains: Domains, o
     """metrics.json, model.pt and curves.png of a run (``steps``: iterations per epoch)."""
     save_json(metrics, out / "metrics.json")
     torch.save({"state_dict": model.state_dict(), "domain_hidden": domain_hidden,
-                "mean": domains.mean, "std": domains.std}, out / "model.pt")
+                "normalise": domains.normalise, "mean": domains.stats[0], "std": domains.stats[1]}, out / "model.pt")
     plot_run(metrics, out / "curves.png", steps)
     log.info("%s: MNIST %.4f, MNIST-M %.4f, domain classifier %.3f on the test sets; %d iterations "
              "in %.0f s (%.1f ms/it)%s; wrote %s", metrics["run"], metrics["mnist_accuracy"],
@@ -176,7 +176,7 @@ def load_model(path: Path, device: torch.device, name: str) -> DANN:
 # ----------------------------------------------------------------------------- evaluation
 
 @torch.inference_mode()
-def evaluate(model: DANN, domains: Domains, images: torch.Tensor, labels: torch.Tensor,
+def evaluate(model: DANN, domains: Domains, images: torch.Tensor, labels: torch.Tensor, domain: str,
              batch: int = 256) -> dict:
     """Label accuracy, the domain classifier's outputs, the share of the most predicted class
     and the share of features that are zero for every image (dead units), in batches of 256
@@ -184,7 +184,7 @@ def evaluate(model: DANN, domains: Domains, images: torch.Tensor, labels: torch.
     model.eval()
     correct, target_votes, counts, alive = 0, 0, torch.zeros(10), None
     for i in range(0, len(images), batch):
-        f = model.features(domains.batch(images[i:i + batch]))  # (B, 2352)
+        f = model.features(domains.batch(images[i:i + batch], domain))  # (B, 2352)
         pred = model.classifier(f).argmax(1).cpu()
         correct += int((pred == labels[i:i + batch]).sum())
         target_votes += int((model.domain(f) > 0).sum())
@@ -205,8 +205,8 @@ def collapsed(result: dict) -> bool:
 def eval_both(model: DANN, domains: Domains, n: int | None = None) -> dict:
     """Accuracies on the first ``n`` (None = all) test images of each domain; the domain
     classifier's accuracy on their union (source should read 0, target 1)."""
-    s = evaluate(model, domains, domains.source_test.images[:n], domains.source_test.labels[:n])
-    t = evaluate(model, domains, domains.target_test.images[:n], domains.target_test.labels[:n])
+    s = evaluate(model, domains, domains.source_test.images[:n], domains.source_test.labels[:n], "source")
+    t = evaluate(model, domains, domains.target_test.images[:n], domains.target_test.labels[:n], "target")
     ns, nt = min(n or 10**9, len(domains.source_test)), min(n or 10**9, len(domains.target_test))
     domain_acc = ((1 - s["said_target"]) * ns + t["said_target"] * nt) / (ns + nt)
     return {"source": s, "target": t, "domain_accuracy": domain_acc}
