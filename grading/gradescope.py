@@ -59,11 +59,16 @@ for candidate in python3.13 python3.12 python3.11; do
   if command -v "$candidate" >/dev/null 2>&1; then PY="$candidate"; break; fi
 done
 if [ -z "$PY" ]; then  # Ubuntu 22.04: python3.10 by default, 3.11 in its universe
+  apt-get update
   apt-get install -y python3.11 python3.11-venv
   PY=python3.11
 fi
-"$PY" -m venv --help >/dev/null 2>&1 && "$PY" -c "import ensurepip" 2>/dev/null || apt-get install -y "$PY-venv"
-"$PY" -m venv {VENV}
+if ! "$PY" -m venv {VENV}; then  # Ubuntu ships venv's pip apart, as python3.X-venv
+  apt-get update
+  apt-get install -y "$PY-venv"
+  rm -rf {VENV}
+  "$PY" -m venv {VENV}
+fi
 {VENV}/bin/pip install --no-cache-dir --upgrade pip
 {VENV}/bin/pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu \\
   -r "$SOURCE/requirements.txt"

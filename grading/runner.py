@@ -21,7 +21,9 @@ also gets:
   unreadable ``tmpfs``, ``/dev/shm`` is a private ``tmpfs`` and ``/proc`` is that of the
   PID namespace.
 
-Without ``unshare`` the same limits apply and the network is refused inside Python. The split
+Without ``unshare`` the same limits apply and the network is refused inside Python; grading
+as root (a Gradescope container), ``Limits.user`` runs the student's process as that
+unprivileged user instead of in the namespaces (see :func:`_hand_over`). The split
 into two processes holds everywhere: the verdict is never the student's. Everywhere too, each
 process starts with an environment built for it (:func:`process_env`), never a copy of the
 instructor's, and the grader's processes are not dumpable, so that a student's process of
