@@ -16,15 +16,15 @@ in :mod:`grading.grade`), the grader (``grader/``: the release's shared code and
 the whole ``grading`` package, hidden checks included, but nothing that holds or needs the
 reference solution), the pinned student requirements and the configuration chosen at build
 time. The reference solution is never in it. In the container, ``setup.sh`` makes
-``/autograder/source`` readable by root alone and an unprivileged user, whom the student's
-process runs as (Docker's containers rarely allow the namespaces' sandbox); the checks'
-verdicts stay in the grader's process, run as root. Instructor-only: the student release
-leaves this module out.
+``/autograder/source`` readable by root alone and creates an unprivileged user, as whom the
+student's process runs (Docker's containers rarely allow the namespaces' sandbox); the
+checks' verdicts stay in the grader's process, run as root. Instructor-only: the student
+release leaves this module out.
 """
 import argparse
 import json
-import os
 import logging
+import os
 import re
 import sys
 import tempfile

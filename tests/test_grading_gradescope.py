@@ -124,6 +124,27 @@ def user_python():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def test_the_student_user_gets_its_folders_and_reads_its_copy(tmp_path):
+    """Handing a session over to the student's user: its home and output folders become the
+    user's, the session's folder and the grader's half stay root's, the copy becomes readable."""
+    from grading.runner import _hand_over
+
+    if os.geteuid() != 0:
+        pytest.skip("handing folders over to another user needs root")
+    nobody = pwd.getpwnam(USER)
+    session, tree = tmp_path / "check", tmp_path / "tree"
+    for d in (session / "judge", session / "student" / "home" / "tmp", session / "student" / "output", tree / "pkg"):
+        d.mkdir(parents=True)
+    (tree / "pkg" / "dann.py").write_text("x = 1\n")
+    (tree / "pkg" / "dann.py").chmod(0o600)
+    session.chmod(0o700)
+    assert _hand_over(USER, session / "student", tree) == [nobody.pw_uid, nobody.pw_gid]
+    owner = {p: p.stat().st_uid for p in session.rglob("*")}
+    assert {p.name for p, uid in owner.items() if uid == nobody.pw_uid} == {"home", "tmp", "output"}
+    assert session.stat().st_mode & 0o777 == 0o711 and (session / "student").stat().st_uid == 0
+    assert (tree / "pkg" / "dann.py").stat().st_mode & 0o777 == 0o644
+
+
 def _runs_as_user(python: str) -> bool:
     try:
         res = subprocess.run([python, "-c", "import torch"], user=USER, group=pwd.getpwnam(USER).pw_gid,
