@@ -1,7 +1,8 @@
 """The Gradescope autograder: what its zip holds, and its run_autograder run on a simulated
-``/autograder`` tree (moved by ``$RDFIA_AUTOGRADER_ROOT``) with a correct, a partial and a
-hostile submission, the students' code run as an unprivileged user."""
+``/autograder`` tree (moved by ``$RDFIA_AUTOGRADER_ROOT``) with a correct submission (a file),
+a partial one (a hand-in zip) and a hostile one, the students' code run as an unprivileged user."""
 import hashlib
+import io
 import json
 import os
 import pwd
@@ -154,13 +155,13 @@ def _runs_as_user(python: str) -> bool:
     return res.returncode == 0
 
 
-def _autograde(root: Path, python: str, files: dict[str, str]) -> dict:
+def _autograde(root: Path, python: str, files: dict[str, str | bytes]) -> dict:
     """Gradescope's steps: a fresh submission folder, then run_autograder from the root."""
     shutil.rmtree(root / "submission", ignore_errors=True)
     shutil.rmtree(root / "results", ignore_errors=True)
-    for rel, text in files.items():
+    for rel, data in files.items():
         (root / "submission" / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / "submission" / rel).write_text(text)
+        (root / "submission" / rel).write_bytes(data.encode() if isinstance(data, str) else data)
     env = {"PATH": os.environ["PATH"], ROOT_ENV: str(root), "RDFIA_AUTOGRADER_PYTHON": python,
            "RDFIA_AUTOGRADER_USER": USER}
     res = subprocess.run([str(root / "run_autograder")], cwd=root, env=env, capture_output=True, text=True,
@@ -218,7 +219,10 @@ def test_run_autograder_grades_correct_partial_and_hostile_hand_ins(autograder, 
     hidden = [t for t in correct["tests"] if t["number"] == "tp3c.grl_in_network"]
     assert hidden[0]["output"] == "hidden check: only its result is shown"
 
-    partial = _autograde(root, user_python, {FILE: strip_solutions(GOOD, FILE, only="grl_lambda")})
+    handin = io.BytesIO()  # uploaded as the zip that ``handin`` writes
+    with zipfile.ZipFile(handin, "w") as z:
+        z.writestr(FILE, strip_solutions(GOOD, FILE, only="grl_lambda"))
+    partial = _autograde(root, user_python, {"handin_tp3c.zip": handin.getvalue()})
     lost = [t for t in partial["tests"] if t["status"] != "passed"]
     assert [t["number"] for t in lost] == ["tp3c.grl_schedule"] and "not implemented" in lost[0]["output"]
     assert partial["score"] == sum(points.values()) - points["tp3c.grl_schedule"]
