@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     _similarity_options(sub.add_parser(
         "similarity", help="compare every pair of hand-ins on the student files, the stubs left out: an HTML "
                            "report and pairs.csv, the most similar pairs first"))
+    _gradescope_options(sub.add_parser(
+        "gradescope", help="write an autograder zip for Gradescope (setup.sh, run_autograder, the grader with the "
+                           "hidden checks, the student release; no reference solution)"))
     p = sub.add_parser("selftest", help="every check passes on the reference and on the accepted variants, "
                                         "and fails on the stub, on each function left unwritten and on its mutants")
     p.add_argument("practical", nargs="?", default="all")
@@ -175,6 +178,21 @@ def _override_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reason", required=True, help="why, in a sentence: shown to the student in the feedback")
 
 
+def _gradescope_options(p: argparse.ArgumentParser) -> None:
+    """gradescope's options: the zip, which practical and checks, the limits of each check."""
+    from grading.gradescope import MEMORY_MB
+
+    p.add_argument("out", type=Path, help="the zip to write, to upload as the assignment's autograder")
+    p.add_argument("--practical", default="all", help="grade only this practical (one Gradescope assignment each)")
+    p.add_argument("--check", dest="only", action="append", metavar="ID",
+                   help="grade only this check (repeat for several)")
+    p.add_argument("--memory-mb", type=int, default=MEMORY_MB,
+                   help=f"memory limit of each check's process, in MB (default: {MEMORY_MB}); the container "
+                        "needs more: see the instructor's guide, Gradescope")
+    p.add_argument("--output-mb", type=int, default=64,
+                   help="limit on what a check's process prints or writes, in MB (default: 64)")
+
+
 def _similarity_options(p: argparse.ArgumentParser) -> None:
     """similarity's options: the hand-ins, where the report goes, which files, the threshold."""
     from grading.similarity import THRESHOLD as SIMILAR
@@ -294,6 +312,20 @@ def override(args, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def gradescope(args, parser: argparse.ArgumentParser) -> int:
+    from grading.gradescope import build
+    from grading.runner import Limits
+
+    if args.memory_mb < 256 or args.output_mb < 1:
+        parser.error("--memory-mb must be at least 256 and --output-mb at least 1")
+    if args.out.suffix.lower() != ".zip":
+        parser.error(f"{args.out} must end in .zip")
+    config = build(args.out, args.practical, args.only, Limits(memory_mb=args.memory_mb, output_mb=args.output_mb))
+    print(f"wrote {args.out}: {len(config['checks'])} checks, {config['points']:g} points; upload it in the "
+          f"assignment's Configure Autograder page (settings: instructor's guide, Gradescope)")
+    return 0
+
+
 def selftest(args) -> int:
     from grading.selftest import selftest
 
@@ -331,8 +363,9 @@ def main(argv=None) -> int:
     commands = {"check": check, "handin": handin}
     # BEGIN INSTRUCTOR ONLY
     commands.update(release=release, grade=lambda a: grade(a, parser), cluster=lambda a: cluster(a, parser),
-                    override=lambda a: override(a, parser),
-                    export=export, similarity=lambda a: similarity(a, parser), selftest=selftest)
+                    override=lambda a: override(a, parser), export=export,
+                    similarity=lambda a: similarity(a, parser), selftest=selftest,
+                    gradescope=lambda a: gradescope(a, parser))
     # END INSTRUCTOR ONLY
     try:
         return commands[args.command](args)

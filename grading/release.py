@@ -35,7 +35,7 @@ RENAMED = {"requirements-student.txt": "requirements.txt"}
 WITHHELD = ("grading/hidden", "grading/edition", "grading/mutants.py", "grading/selftest.py",
             "grading/calibrate.py", "grading/grade.py", "grading/collect.py", "grading/reports.py",
             "grading/release.py", "grading/similarity.py", "grading/lms.py", "grading/moodle.py",
-            "grading/overrides.py", "grading/cluster.py", "*/questions.toml")
+            "grading/overrides.py", "grading/cluster.py", "grading/gradescope.py", "*/questions.toml")
 
 MANIFEST = "MANIFEST.json"
 START_MARK = "# ======== YOUR CODE: {name} ========"

@@ -21,7 +21,9 @@ also gets:
   unreadable ``tmpfs``, ``/dev/shm`` is a private ``tmpfs`` and ``/proc`` is that of the
   PID namespace.
 
-Without ``unshare`` the same limits apply and the network is refused inside Python. The split
+Without ``unshare`` the same limits apply and the network is refused inside Python; grading
+as root (a Gradescope container), ``Limits.user`` runs the student's process as that
+unprivileged user instead of in the namespaces (see :func:`_hand_over`). The split
 into two processes holds everywhere: the verdict is never the student's. Everywhere too, each
 process starts with an environment built for it (:func:`process_env`), never a copy of the
 instructor's, and the grader's processes are not dumpable, so that a student's process of
@@ -33,6 +35,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -86,16 +89,22 @@ class Limits:
     memory_mb: int = 4096
     output_mb: int = 64
     sandbox: str = "auto"  # "auto": namespaces where available; "on": namespaces or stop; "off": limits only
+    # Grading as root without namespaces (a Gradescope container): the student's process runs as
+    # this unprivileged user. Left out of repr, which a batch's fingerprint holds, so that the
+    # fingerprints of the batches graded before it existed stay valid.
+    user: str = dataclasses.field(default="", repr=False)
 
 
 def sandboxed(limits: Limits) -> bool:
-    """Whether checks run under these limits get the namespaces' sandbox."""
-    return limits.sandbox != "off" and namespaces_available()
+    """Whether checks run under these limits get the namespaces' sandbox (never with a ``user``)."""
+    return limits.sandbox != "off" and not limits.user and namespaces_available()
 
 
 def isolation_used(limits: Limits) -> str:
     """What isolated a student's code, in the words the reports and the gradebook record."""
-    return "sandbox" if sandboxed(limits) else "limits only"
+    if sandboxed(limits):
+        return "sandbox"
+    return f"limits only, as user {limits.user}" if limits.user else "limits only"
 
 
 @functools.lru_cache(maxsize=None)
@@ -190,7 +199,27 @@ def _student_spec(run: Path, view: Path, tree: Path, grader: Path, threads: int,
                + _visible(hidden, keep) + ["--"] + cmd)
     return {"cmd": cmd, "cwd": str(run), "env": _student_env(threads, limits, in_sandbox, seen / "home"),
             "log": str(run / "output.txt"), "logs": str(run / "output"),
-            "logs_seen": str(seen / "output"), "limits": dataclasses.asdict(limits)}
+            "logs_seen": str(seen / "output"), "limits": dataclasses.asdict(limits),
+            "user": _hand_over(limits.user, run, tree) if limits.user else None}
+
+
+def _hand_over(user: str, run: Path, tree: Path) -> list[int]:
+    """The ``[uid, gid]`` of ``user``, who gets the student's home and output folders in ``run``
+    and may read (not write) the copy ``tree``. ``run`` itself stays the grader's, so that the
+    files the grader opens there cannot be swapped for links; the check's folder above it lets
+    the user through without listing it, its grader's half staying the grader's alone. The
+    folders above must let the user through too (the caller's to arrange)."""
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    os.chmod(run.parent, 0o711)
+    for top in (run / "home", run / "output"):
+        for path in [top, *top.rglob("*")]:
+            os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+    for path in [tree, *tree.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
+    return [entry.pw_uid, entry.pw_gid]
 
 
 def _visible(hide, keep: list[Path]) -> list[str]:
@@ -341,7 +370,15 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def _tail(path: Path) -> str:
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        f.seek(max(0, size - OUTPUT_TAIL))
+    """The end of an output file, opened without following a link and read only if it is a
+    regular file: the student's process may have replaced its own by anything."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    with open(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return ""
+        f.seek(max(0, info.st_size - OUTPUT_TAIL))
         return f.read().decode("utf-8", "replace").strip()

@@ -57,9 +57,11 @@ class StudentProcess:
         ours, theirs = socket.socketpair()
         with open(self.spec["log"], "ab") as log:
             env = dict(self.spec["env"], RDFIA_CONTROL=str(theirs.fileno()))
+            user = self.spec.get("user")  # [uid, gid]: grading as root, the student's code runs as them
+            as_user = {"user": user[0], "group": user[1], "extra_groups": []} if user else {}
             self.proc = subprocess.Popen(self.spec["cmd"], cwd=self.spec["cwd"], env=env, stdout=log,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         pass_fds=(theirs.fileno(),))
+                                         pass_fds=(theirs.fileno(),), **as_user)
         theirs.close()
         self.control = ours
 

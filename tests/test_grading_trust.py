@@ -206,6 +206,21 @@ def test_a_folder_inside_a_hidden_one_is_not_hidden_twice(tmp_path):
     assert _visible(hide, keep=[tmp_path / "keep" / "python"]) == [str(tmp_path / "other"), str(tmp_path / "subs")]
 
 
+def test_output_read_back_is_a_regular_file_never_a_link(tmp_path):
+    """What the grader reads back from the student's folder (a crashed check's output) shows
+    nothing of a file the student's process linked there, and does not block on a FIFO."""
+    from grading.runner import OUTPUT_TAIL, _tail
+
+    (tmp_path / "hidden.py").write_text("THRESHOLD = 0.83\n")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "hidden.py")
+    os.mkfifo(tmp_path / "fifo.txt")
+    (tmp_path / "log.txt").write_text("x" * 5000 + " the end")
+    assert _tail(tmp_path / "link.txt") == "" and _tail(tmp_path / "fifo.txt") == ""
+    assert _tail(tmp_path / "missing.txt") == ""
+    tail = _tail(tmp_path / "log.txt")
+    assert tail.endswith("the end") and len(tail) == OUTPUT_TAIL
+
+
 def test_grade_stops_without_a_sandbox_unless_told(tmp_path, monkeypatch):
     import grading.grade as grade_module
     from grading.__main__ import main
