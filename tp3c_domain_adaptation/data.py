@@ -22,7 +22,8 @@ def target_name(source: str | None) -> str:
 class Domains:
     """Both domains in memory (the training sets on the GPU when there is one), [0, 1]
     images, normalised batch by batch with one per-channel mean and std computed on the
-    union of the two training sets.
+    union of the two training sets (``normalise="joint"``), or each domain with its own
+    training set's (``"per-domain"``).
 
     ``data_dir``: the datasets folder; ``device``: where batches go; ``mnist_m`` and
     ``mnist_m_seed``: which MNIST-M and the seed of its construction; ``limit``: images per
